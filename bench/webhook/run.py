@@ -1,0 +1,157 @@
+"""Webhook ack benchmark: cozegate (signature check + durable inbox) vs the seed's Go peer, same run.
+
+Both get the same unique, signed requests from wrk (64 connections by default). Prints req/s,
+p50/p99 per target (median of the runs) and the ratio cozegate/peer. Needs Debian's wrk and golang-go.
+
+    .venv/bin/python bench/webhook/run.py            # 3 runs of 10 s each
+    .venv/bin/python bench/webhook/run.py --runs 1 --duration 5 --server uvicorn
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+from gen_requests import generate, new_secret  # noqa: E402
+
+
+@dataclass
+class Result:
+    target: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    requests: int
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(target: str, output: str) -> Result:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return Result(target, rps, p50, p99, int(non.group(1)) if non else 0, total)
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout} s")
+
+
+def build_peer(build_dir: Path) -> Path:
+    source = Path(os.environ.get("BENCH_PEER_SRC", REPO.parent / "shared" / "bench" / "peer-go"))
+    if shutil.which("go") is None or shutil.which("wrk") is None:
+        sys.exit("needs Debian packages golang-go and wrk: apt-get install -y golang-go wrk")
+    target = build_dir / "peer-go"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    for f in target.rglob("*"):
+        f.chmod(0o755 if f.is_dir() else 0o644)
+    subprocess.run(["go", "build", "-o", "peer", "."], cwd=target, check=True,
+                   env={**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOCACHE": str(build_dir / "gocache")})
+    return target / "peer"
+
+
+def run_wrk(url: str, requests_file: Path, args: argparse.Namespace) -> str:
+    env = {**os.environ, "BENCH_REQUESTS": str(requests_file), "BENCH_THREADS": str(args.threads)}
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "-s",
+           str(HERE / "signed.lua"), "--latency", url]
+    return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    parser.add_argument("--workers", type=int, default=16, help="cozegate handler workers (0: ingest only)")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+
+    build_dir = REPO / "build"
+    build_dir.mkdir(exist_ok=True)
+    peer_bin = build_peer(build_dir)
+    work = Path(tempfile.mkdtemp(prefix="cozegate-bench-"))
+    secret = new_secret()
+    (work / "tenants.yaml").write_text(
+        f"tenants:\n  default:\n    secrets:\n      - value: {secret}\n"
+    )
+    peer_port, gate_port = 18080, 18081
+    env = {
+        **os.environ, "COZEGATE_STATE_DIR": str(work), "COZEGATE_TENANTS_FILE": str(work / "tenants.yaml"),
+        "COZEGATE_PORT": str(gate_port), "COZEGATE_SERVER": args.server, "COZEGATE_LOG_LEVEL": "WARNING",
+        "COZEGATE_WORKERS": str(args.workers), "COZEGATE_INBOX_MAX_DEPTH": "100000000",
+    }
+    if args.database_url:
+        env["COZEGATE_DATABASE_URL"] = args.database_url
+        env["COZEGATE_AUTO_MIGRATE"] = "true"
+    peer = subprocess.Popen([str(peer_bin)], env={**os.environ, "PEER_ADDR": f"127.0.0.1:{peer_port}"})
+    gate = subprocess.Popen([str(Path(sys.executable).with_name("cozegate")), "serve"], env=env, cwd=work)
+    results: dict[str, list[Result]] = {"peer": [], "cozegate": []}
+    try:
+        wait_port(peer_port)
+        wait_port(gate_port)
+        for run in range(args.runs):
+            for target, port in (("peer", peer_port), ("cozegate", gate_port)):
+                requests_file = work / "requests.txt"
+                count = max(200_000, 70_000 * args.duration)
+                generate(requests_file, count, secret, f"r{run}{target}{time.time_ns()}")
+                out = run_wrk(f"http://127.0.0.1:{port}/coze/webhook", requests_file, args)
+                r = parse_wrk(target, out)
+                results[target].append(r)
+                print(f"run {run + 1} {target:9s} {r.rps:10.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
+                      f"p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}", flush=True)
+                time.sleep(1)
+    finally:
+        for proc in (gate, peer):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (gate, peer):
+            proc.wait(timeout=30)
+
+    def med(target: str, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in results[target])
+
+    peer_rps, gate_rps = med("peer", "rps"), med("cozegate", "rps")
+    print()
+    print(f"{'target':10s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    for target in ("peer", "cozegate"):
+        print(f"{target:10s} {med(target, 'rps'):10.0f} {med(target, 'p50_ms'):8.2f} {med(target, 'p99_ms'):8.2f}")
+    print(f"ratio cozegate/peer (req/s, median of {args.runs}): {gate_rps / peer_rps:.2f}")
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "webhook.json").write_text(json.dumps(
+        {"args": vars(args), "ratio": gate_rps / peer_rps,
+         "runs": {k: [asdict(r) for r in v] for k, v in results.items()}}, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from cozegate.cli.main import main
+
+main()

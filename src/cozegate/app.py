@@ -1,0 +1,137 @@
+"""Composition root: ``create_app(settings)`` wires every part together and returns one ASGI app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
+
+from cozegate.compliance import AuditLog
+from cozegate.gateway.admin_routes import admin_routes
+from cozegate.gateway.request_context import RequestIdMiddleware
+from cozegate.health import health_routes
+from cozegate.inbox import EventHandlers, Inbox, InboxStore, RetryPolicy, WorkerPool
+from cozegate.inbox.dead_letters import DeadLetters
+from cozegate.inbox.fast_dedup import FastDedup, MemoryFastDedup, RedisFastDedup
+from cozegate.inbox.loading import load_handlers
+from cozegate.ingress import WebhookEndpoint, is_webhook_path
+from cozegate.observability.metrics_route import metrics_routes
+from cozegate.settings import Settings
+from cozegate.storage import Database, create_engine, create_redis, ensure_schema
+from cozegate.tenants import TenantRegistry, ensure_tenants_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    """The wired parts of a running app (tests and the CLI reach them through ``app.components``)."""
+
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis | None
+    tenants: TenantRegistry
+    inbox: Inbox
+    workers: WorkerPool
+    handlers: EventHandlers
+    dead_letters: DeadLetters
+    audit: AuditLog
+    accepting: bool = field(default=False)
+
+
+class CozegateApp:
+    """Routes the webhook hot path straight to its bare ASGI endpoint, everything else to Starlette."""
+
+    def __init__(self, components: Components, webhook: WebhookEndpoint, framework: Starlette) -> None:
+        self.components = components
+        self._webhook = webhook
+        self._framework = framework
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_webhook_path(scope["path"]):
+            await self._webhook(scope, receive, send)  # type: ignore[arg-type]
+        else:
+            await self._framework(scope, receive, send)
+
+
+def load_tenants(settings: Settings) -> TenantRegistry:
+    path = settings.resolved_tenants_file
+    if settings.tenants_file is None and ensure_tenants_file(path):
+        log.info("created %s with a new secret for tenant `default`", path)
+    return TenantRegistry.from_file(path)
+
+
+def create_app(settings: Settings | None = None, handlers: EventHandlers | None = None) -> CozegateApp:
+    settings = settings or Settings()
+    all_handlers = EventHandlers()
+    if handlers is not None:
+        all_handlers.include(handlers)
+    all_handlers.include(load_handlers(settings.handler_modules))
+
+    db = Database(create_engine(settings))
+    redis = create_redis(settings)
+    fast_dedup: FastDedup = (
+        RedisFastDedup(redis, settings.redis_prefix) if redis is not None else MemoryFastDedup()
+    )
+    store = InboxStore(db)
+    inbox = Inbox(store, fast_dedup, max_depth=settings.inbox_max_depth, max_backlog=settings.inbox_max_backlog,
+                  batch_size=settings.inbox_batch_size)
+    workers = WorkerPool(
+        inbox, all_handlers, concurrency=settings.workers, lease_seconds=settings.lease_seconds,
+        handler_timeout=settings.handler_timeout_seconds, poll_interval=settings.poll_interval_seconds,
+        retry=RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds),
+    )
+    inbox.on_committed(workers.wake)
+    audit = AuditLog(db)
+    components = Components(
+        settings=settings, db=db, redis=redis, tenants=load_tenants(settings), inbox=inbox,
+        workers=workers, handlers=all_handlers, dead_letters=DeadLetters(store, audit), audit=audit,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await ensure_schema(db.engine, migrate=settings.should_auto_migrate)
+        if db.is_sqlite:
+            await store.release_all_leases(time.time())
+        await inbox.start()
+        workers.start()
+        components.accepting = True
+        log.info("cozegate ready", extra={"backend": db.dialect, "redis": redis is not None,
+                                          "handlers": all_handlers.event_types()})
+        try:
+            yield
+        finally:
+            components.accepting = False
+            await workers.stop(settings.shutdown_grace_seconds)
+            await inbox.stop()
+            if redis is not None:
+                await redis.aclose()
+            await db.close()
+            log.info("cozegate stopped")
+
+    framework = Starlette(
+        routes=[
+            *health_routes(db, redis, lambda: components.accepting),
+            *metrics_routes(),
+            *admin_routes(components.dead_letters, inbox, workers, settings.admin_token),
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=lifespan,
+    )
+    webhook = WebhookEndpoint(
+        lambda: components.tenants, inbox, max_body_bytes=settings.max_body_bytes,
+        replay_window_seconds=settings.replay_window_seconds,
+    )
+    return CozegateApp(components, webhook, framework)
+
+
+def app_from_environment() -> CozegateApp:
+    """Factory used by ``cozegate serve`` (the server imports it in its worker)."""
+    return create_app(Settings())

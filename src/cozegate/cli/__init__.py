@@ -1,0 +1,1 @@
+"""The `cozegate` command line (typer)."""

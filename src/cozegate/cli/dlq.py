@@ -1,0 +1,92 @@
+"""``cozegate dlq``: inspect, replay and discard dead letters straight from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cozegate.compliance import AuditLog
+from cozegate.inbox import InboxStore
+from cozegate.inbox.dead_letters import DeadLetterNotFoundError, DeadLetters
+from cozegate.settings import Settings
+from cozegate.storage import Database, create_engine, ensure_schema
+
+app = typer.Typer(help="Dead letters: events whose handler kept failing. List, show, replay or discard them.",
+                  no_args_is_help=True)
+console = Console()
+T = TypeVar("T")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _run(action: Callable[[DeadLetters], Awaitable[T]]) -> T:
+    async def main() -> T:
+        settings = Settings()
+        db = Database(create_engine(settings))
+        try:
+            await ensure_schema(db.engine, migrate=settings.should_auto_migrate)
+            return await action(DeadLetters(InboxStore(db), AuditLog(db)))
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except DeadLetterNotFoundError as exc:
+        console.print(f"[red]no dead letter with id {exc.args[0]}[/red] (see `cozegate dlq list`)")
+        raise typer.Exit(1) from None
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+@app.command("list")
+def list_(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    after_id: Annotated[int, typer.Option(help="Page on from this id.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List dead letters, oldest first."""
+    items = _run(lambda d: d.list(actor=_actor(), tenant=tenant, after_id=after_id, limit=limit))
+    if as_json:
+        typer.echo(json.dumps([e.summary() for e in items]))
+        return
+    table = Table("id", "tenant", "event type", "key", "attempts", "dead since", "last error")
+    for e in items:
+        table.add_row(str(e.id), e.tenant, e.event_type, e.dedup_key, str(e.attempts), _when(e.finished_at),
+                      (e.last_error or "")[:60])
+    console.print(table if items else "no dead letters")
+
+
+@app.command()
+def show(event_id: int) -> None:
+    """Show one dead letter with its payload and attempt history (JSON)."""
+    event = _run(lambda d: d.show(event_id, actor=_actor()))
+    typer.echo(json.dumps(event.detail(), indent=2, ensure_ascii=False))
+
+
+@app.command()
+def replay(event_ids: list[int]) -> None:
+    """Put dead letters back in the queue with a fresh attempt budget (a running server picks them up)."""
+    for event_id in event_ids:
+        _run(lambda d, i=event_id: d.replay(i, actor=_actor()))  # type: ignore[misc]
+        console.print(f"replayed {event_id}")
+
+
+@app.command()
+def discard(event_ids: list[int]) -> None:
+    """Mark dead letters as discarded: they stay for audit but are never processed."""
+    for event_id in event_ids:
+        _run(lambda d, i=event_id: d.discard(i, actor=_actor()))  # type: ignore[misc]
+        console.print(f"discarded {event_id}")

@@ -1,0 +1,63 @@
+"""The ``cozegate`` command."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from cozegate.cli import dlq, webhook
+from cozegate.observability import configure_logging
+from cozegate.settings import Settings
+
+app = typer.Typer(
+    help="cozegate: the integration gateway that puts Coze bots safely into production.\n\n"
+    "Settings come from COZEGATE_* environment variables or a .env file (see README).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(webhook.app, name="webhook")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (COZEGATE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (COZEGATE_PORT).")] = None,
+    server: Annotated[str | None, typer.Option(help="granian or uvicorn (COZEGATE_SERVER).")] = None,
+) -> None:
+    """Run the gateway: webhooks in, durable inbox, workers, admin API, /metrics.
+
+    With no settings it runs embedded: SQLite under ./.cozegate/, migrations applied at start, and a
+    `default` tenant whose secret is written to ./.cozegate/tenants.yaml.
+    """
+    from cozegate.cli.serve import run_server
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "server": server}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
+    run_server(settings)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the version this cozegate needs (run before a distributed roll-out)."""
+    from cozegate.storage import create_engine, upgrade_to_head
+
+    settings = Settings()
+    configure_logging(settings.log_level, "text")
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await upgrade_to_head(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo(f"database at {settings.resolved_database_url.split('@')[-1]} is up to date")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,124 @@
+"""The inbox as ingress sees it: submit a verified event, get ``accepted`` or ``duplicate`` once it is durable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+from cozegate.inbox.batching import Batcher
+from cozegate.inbox.fast_dedup import FastDedup
+from cozegate.inbox.model import NewEvent, Status, SubmitOutcome
+from cozegate.inbox.store import Completion, InboxStore
+from cozegate.observability import metrics
+
+log = logging.getLogger(__name__)
+
+
+class InboxFullError(Exception):
+    """Too many events wait for processing; the sender should come back later."""
+
+    retry_after = 30
+
+
+class InboxOverloadedError(Exception):
+    """Too many acknowledgements wait for their commit; the sender should come back shortly."""
+
+    retry_after = 1
+
+
+class StorageUnavailableError(Exception):
+    """The database did not take the event; nothing was stored."""
+
+    retry_after = 5
+
+
+class Inbox:
+    def __init__(
+        self,
+        store: InboxStore,
+        fast_dedup: FastDedup,
+        *,
+        max_depth: int,
+        max_backlog: int,
+        batch_size: int,
+        depth_refresh_seconds: float = 1.0,
+    ) -> None:
+        self.store = store
+        self._fast_dedup = fast_dedup
+        self._max_depth = max_depth
+        self._max_backlog = max_backlog
+        self._depth_refresh = depth_refresh_seconds
+        self._inserts: Batcher[NewEvent, SubmitOutcome] = Batcher(
+            self._commit_new, max_batch=batch_size, name="inbox-insert",
+            on_flushed=metrics.INBOX_GROUP_COMMIT_SIZE.observe,
+        )
+        self.completions: Batcher[Completion, bool] = Batcher(
+            store.finish_batch, max_batch=batch_size, name="inbox-finish"
+        )
+        self._pending_depth = 0
+        self._depth_task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_committed(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after new events are committed (wakes local workers)."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        await self.refresh_depth()
+        self._inserts.start()
+        self.completions.start()
+        self._depth_task = asyncio.create_task(self._refresh_depth_forever(), name="inbox-depth")
+
+    async def stop(self) -> None:
+        await self._inserts.close()
+        await self.completions.close()
+        if self._depth_task is not None:
+            self._depth_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._depth_task
+
+    async def submit(self, event: NewEvent) -> SubmitOutcome:
+        """Store ``event`` durably. Returns only after the commit (or raises, having stored nothing)."""
+        try:
+            if await self._fast_dedup.seen(event.tenant, event.dedup_key):
+                return SubmitOutcome.DUPLICATE
+        except Exception as exc:  # the fast path is optional; the database still decides
+            log.warning("fast-path dedup unavailable: %s", exc.__class__.__name__)
+        if self._pending_depth >= self._max_depth:
+            raise InboxFullError
+        if self._inserts.backlog >= self._max_backlog:
+            raise InboxOverloadedError
+        try:
+            return await self._inserts.submit(event)
+        except Exception as exc:
+            raise StorageUnavailableError from exc
+
+    async def _commit_new(self, events: Sequence[NewEvent]) -> list[SubmitOutcome]:
+        outcomes = await self.store.insert_batch(events)
+        accepted = [(e.tenant, e.dedup_key) for e, o in zip(events, outcomes, strict=True)
+                    if o is SubmitOutcome.ACCEPTED]
+        self._pending_depth += len(accepted)
+        for listener in self._listeners:
+            listener()
+        try:
+            await self._fast_dedup.remember((e.tenant, e.dedup_key) for e in events)
+        except Exception as exc:
+            log.warning("fast-path dedup could not record keys: %s", exc.__class__.__name__)
+        return outcomes
+
+    async def refresh_depth(self) -> dict[str, int]:
+        depth = await self.store.depth()
+        for status, count in depth.items():
+            metrics.INBOX_DEPTH.labels(status).set(count)
+        self._pending_depth = depth[Status.PENDING.value] + depth[Status.PROCESSING.value]
+        return depth
+
+    async def _refresh_depth_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._depth_refresh)
+            try:
+                await self.refresh_depth()
+            except Exception as exc:
+                log.warning("inbox depth query failed: %s", exc.__class__.__name__)

@@ -1,0 +1,204 @@
+"""Durable inbox table access: SQLAlchemy Core statements, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cozegate.inbox.model import Event, NewEvent, Status, StoredEvent, SubmitOutcome
+from cozegate.storage import Database
+from cozegate.storage.schema import inbox_events as t
+
+_CLAIM_COLUMNS = (
+    t.c.id, t.c.tenant, t.c.dedup_key, t.c.event_type, t.c.payload, t.c.request_id, t.c.received_at,
+    t.c.attempts, t.c.attempt_log,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished attempt: ``DONE``, or back to ``PENDING`` at ``retry_at``, or ``DEAD``."""
+
+    event_id: int
+    owner: str
+    status: Status
+    finished_at: float
+    retry_at: float | None = None
+    error: str | None = None
+    attempt_log: str | None = None
+
+
+class InboxStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self._insert = (
+            insert(t)
+            .on_conflict_do_nothing(index_elements=[t.c.tenant, t.c.dedup_key])
+            .returning(t.c.tenant, t.c.dedup_key)
+        )
+        self._skip_locked = db.dialect == "postgresql"
+
+    # -- ingestion ------------------------------------------------------------------------------
+    async def insert_batch(self, events: Sequence[NewEvent]) -> list[SubmitOutcome]:
+        """Store new events in one transaction; duplicates (stored or within the batch) are not stored."""
+        rows: list[dict[str, Any]] = []
+        first_seen: set[tuple[str, str]] = set()
+        for e in events:
+            key = (e.tenant, e.dedup_key)
+            if key in first_seen:
+                continue
+            first_seen.add(key)
+            rows.append(
+                {
+                    "tenant": e.tenant, "dedup_key": e.dedup_key, "event_type": e.event_type,
+                    "payload": e.payload, "request_id": e.request_id, "received_at": e.received_at,
+                    "status": Status.PENDING.value, "attempts": 0, "available_at": e.received_at,
+                    "attempt_log": "[]",
+                }
+            )
+
+        def work(conn: Connection) -> set[tuple[str, str]]:
+            return {(r[0], r[1]) for r in conn.execute(self._insert, rows)}
+
+        inserted = await self._db.write(work)
+        outcomes = []
+        for e in events:
+            key = (e.tenant, e.dedup_key)
+            if key in inserted:
+                inserted.discard(key)  # later copies of the same key in this batch are duplicates
+                outcomes.append(SubmitOutcome.ACCEPTED)
+            else:
+                outcomes.append(SubmitOutcome.DUPLICATE)
+        return outcomes
+
+    # -- workers --------------------------------------------------------------------------------
+    async def claim(self, owner: str, limit: int, now: float, lease_seconds: float) -> list[Event]:
+        """Lease up to ``limit`` due events. A processing event whose lease ran out is due again."""
+        due: Select[Any] = (
+            select(t.c.id)
+            .where(t.c.status.in_((Status.PENDING.value, Status.PROCESSING.value)), t.c.available_at <= now)
+            .order_by(t.c.available_at, t.c.id)
+            .limit(limit)
+        )
+        if self._skip_locked:
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(t)
+            .where(t.c.id.in_(due.scalar_subquery()))
+            .values(
+                status=Status.PROCESSING.value, lease_owner=owner, available_at=now + lease_seconds,
+                attempts=t.c.attempts + 1,
+            )
+            .returning(*_CLAIM_COLUMNS)
+        )
+        rows = await self._db.write(lambda conn: conn.execute(stmt).all())
+        events = [
+            Event(
+                id=r.id, tenant=r.tenant, dedup_key=r.dedup_key, event_type=r.event_type, payload_text=r.payload,
+                request_id=r.request_id, received_at=r.received_at, attempt=r.attempts,
+                attempt_log=json.loads(r.attempt_log),
+            )
+            for r in rows
+        ]
+        events.sort(key=lambda e: e.id)
+        return events
+
+    async def finish_batch(self, completions: Sequence[Completion]) -> list[bool]:
+        """Record finished attempts in one transaction; each only if its owner still holds the lease."""
+        return await self._db.write(lambda conn: [_finish(conn, c) for c in completions])
+
+    async def release(self, event_ids: Sequence[int], owner: str, now: float) -> int:
+        """Give leased events back unprocessed (shutdown); the attempt does not count."""
+        if not event_ids:
+            return 0
+        stmt = (
+            update(t)
+            .where(t.c.id.in_(event_ids), t.c.lease_owner == owner, t.c.status == Status.PROCESSING.value)
+            .values(status=Status.PENDING.value, lease_owner=None, available_at=now, attempts=t.c.attempts - 1)
+        )
+        return await self._db.write(lambda conn: conn.execute(stmt).rowcount)
+
+    async def release_all_leases(self, now: float) -> int:
+        """Embedded mode start: no other process can hold a lease, so every lease is an orphan."""
+        stmt = update(t).where(t.c.status == Status.PROCESSING.value).values(available_at=now)
+        return await self._db.write(lambda conn: conn.execute(stmt).rowcount)
+
+    # -- inspection and dead letters ------------------------------------------------------------
+    async def depth(self) -> dict[str, int]:
+        stmt = (
+            select(t.c.status, func.count())
+            .where(t.c.status.in_((Status.PENDING.value, Status.PROCESSING.value, Status.DEAD.value)))
+            .group_by(t.c.status)
+        )
+        counts = await self._db.read(lambda conn: {row[0]: int(row[1]) for row in conn.execute(stmt)})
+        return {s.value: counts.get(s.value, 0) for s in (Status.PENDING, Status.PROCESSING, Status.DEAD)}
+
+    async def _one(self, stmt: Select[Any]) -> StoredEvent | None:
+        row = await self._db.read(lambda conn: conn.execute(stmt).first())
+        return _stored(row) if row else None
+
+    async def get(self, event_id: int) -> StoredEvent | None:
+        return await self._one(select(t).where(t.c.id == event_id))
+
+    async def get_by_key(self, tenant: str, dedup_key: str) -> StoredEvent | None:
+        return await self._one(select(t).where(t.c.tenant == tenant, t.c.dedup_key == dedup_key))
+
+    async def list_by_status(
+        self, status: Status, *, tenant: str | None = None, after_id: int = 0, limit: int = 50
+    ) -> list[StoredEvent]:
+        conditions = [t.c.status == status.value, t.c.id > after_id]
+        if tenant is not None:
+            conditions.append(t.c.tenant == tenant)
+        stmt = select(t).where(and_(*conditions)).order_by(t.c.id).limit(limit)
+        return await self._db.read(lambda conn: [_stored(r) for r in conn.execute(stmt)])
+
+    async def replay(self, event_id: int, now: float) -> bool:
+        """A dead letter goes back to the queue with a fresh attempt budget; its history is kept."""
+        stmt = (
+            update(t)
+            .where(t.c.id == event_id, t.c.status == Status.DEAD.value)
+            .values(status=Status.PENDING.value, attempts=0, available_at=now, finished_at=None)
+        )
+        return await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1)
+
+    async def discard(self, event_id: int, now: float) -> bool:
+        stmt = (
+            update(t)
+            .where(t.c.id == event_id, t.c.status == Status.DEAD.value)
+            .values(status=Status.DISCARDED.value, finished_at=now)
+        )
+        return await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1)
+
+
+def _finish(conn: Connection, c: Completion) -> bool:
+    values: dict[str, Any] = {"status": c.status.value, "lease_owner": None}
+    if c.status is Status.PENDING:
+        values["available_at"] = c.retry_at
+    else:
+        values["finished_at"] = c.finished_at
+    if c.error is not None:
+        values["last_error"] = c.error
+    if c.attempt_log is not None:
+        values["attempt_log"] = c.attempt_log
+    stmt = (
+        update(t)
+        .where(t.c.id == c.event_id, t.c.lease_owner == c.owner, t.c.status == Status.PROCESSING.value)
+        .values(**values)
+    )
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+def _stored(row: Row[Any]) -> StoredEvent:
+    m = row._mapping
+    return StoredEvent(
+        id=m["id"], tenant=m["tenant"], dedup_key=m["dedup_key"], event_type=m["event_type"], status=m["status"],
+        attempts=m["attempts"], received_at=m["received_at"], available_at=m["available_at"],
+        finished_at=m["finished_at"], last_error=m["last_error"], attempt_log=json.loads(m["attempt_log"]),
+        request_id=m["request_id"], payload=m["payload"],
+    )

@@ -1,0 +1,167 @@
+"""Bounded worker pool: claims due events under a lease, runs their handlers, records the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import socket
+import time
+import traceback
+from collections.abc import Callable
+
+from cozegate.inbox.handlers import EventHandlers
+from cozegate.inbox.model import Event, Status
+from cozegate.inbox.retry import RetryPolicy
+from cozegate.inbox.service import Inbox
+from cozegate.inbox.store import Completion
+from cozegate.observability import metrics
+from cozegate.observability.logging import request_id_var
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 2000
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()[:40]}:{secrets.token_hex(4)}"
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        inbox: Inbox,
+        handlers: EventHandlers,
+        *,
+        concurrency: int,
+        lease_seconds: float,
+        handler_timeout: float,
+        poll_interval: float,
+        retry: RetryPolicy,
+        owner: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._inbox = inbox
+        self._store = inbox.store
+        self._handlers = handlers
+        self._concurrency = concurrency
+        self._lease = lease_seconds
+        self._timeout = handler_timeout
+        self._poll = poll_interval
+        self._retry = retry
+        self.owner = owner or new_owner_id()
+        self._clock = clock
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._slot_free = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._active)
+
+    def start(self) -> None:
+        if self._concurrency > 0:
+            self._loop_task = asyncio.create_task(self._dispatch_forever(), name="inbox-workers")
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Stop claiming; let in-flight handlers finish for ``grace_seconds``, then give their events back."""
+        self._stopping = True
+        self._wakeup.set()
+        self._slot_free.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._active:
+            await asyncio.wait(list(self._active.values()), timeout=grace_seconds)
+        unfinished = list(self._active)
+        for task in self._active.values():
+            task.cancel()
+        if unfinished:
+            released = await self._store.release(unfinished, self.owner, self._clock())
+            log.info("released %d unfinished events on shutdown", released)
+
+    async def _dispatch_forever(self) -> None:
+        while not self._stopping:
+            free = self._concurrency - len(self._active)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            self._wakeup.clear()
+            try:
+                events = await self._store.claim(self.owner, min(free, 64), self._clock(), self._lease)
+            except Exception as exc:
+                log.warning("claiming inbox events failed: %s", exc.__class__.__name__)
+                events = []
+            for event in events:
+                self._active[event.id] = asyncio.create_task(self._run(event), name=f"event:{event.id}")
+            if len(events) < min(free, 64):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll)
+
+    async def _run(self, event: Event) -> None:
+        token = request_id_var.set(event.request_id)
+        try:
+            await self._attempt(event)
+        finally:
+            request_id_var.reset(token)
+            self._active.pop(event.id, None)
+            self._slot_free.set()
+
+    async def _attempt(self, event: Event) -> None:
+        label = self._handlers.metric_label(event.event_type)
+        if event.attempt > self._retry.max_attempts:
+            # The lease expired repeatedly: the process died (or hung) while handling it.
+            await self._finish_failed(event, label, "lease expired before the handler finished", dead=True)
+            return
+        handler = self._handlers.resolve(event.event_type)
+        started = time.perf_counter()
+        if handler is None:
+            log.debug("no handler for event type %s", event.event_type)
+            await self._inbox.completions.submit(
+                Completion(event.id, self.owner, Status.DONE, self._clock())
+            )
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await handler(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            metrics.INBOX_PROCESSING_SECONDS.labels(label, "error").observe(time.perf_counter() - started)
+            error = _describe(exc)
+            log.warning("handler for %s failed (attempt %d): %s", event.event_type, event.attempt, error,
+                        extra={"event_id": event.id, "tenant": event.tenant})
+            await self._finish_failed(event, label, error, dead=self._retry.exhausted(event.attempt))
+            return
+        metrics.INBOX_PROCESSING_SECONDS.labels(label, "ok").observe(time.perf_counter() - started)
+        await self._inbox.completions.submit(Completion(event.id, self.owner, Status.DONE, self._clock()))
+
+    async def _finish_failed(self, event: Event, label: str, error: str, *, dead: bool) -> None:
+        now = self._clock()
+        history = [*event.attempt_log, {"attempt": event.attempt, "at": now, "error": error}]
+        if dead:
+            metrics.INBOX_DEAD_LETTERS.labels(label).inc()
+            completion = Completion(event.id, self.owner, Status.DEAD, now, error=error,
+                                    attempt_log=json.dumps(history))
+        else:
+            metrics.INBOX_RETRIES.labels(label).inc()
+            completion = Completion(event.id, self.owner, Status.PENDING, now,
+                                    retry_at=now + self._retry.delay(event.attempt), error=error,
+                                    attempt_log=json.dumps(history))
+        await self._inbox.completions.submit(completion)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "handler timed out"
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return text[:MAX_ERROR_CHARS]

@@ -1,0 +1,176 @@
+"""The webhook ack hot path as a bare ASGI app: verify, parse, store durably, acknowledge.
+
+``POST /webhooks/{tenant}`` and the seed-compatible ``POST /coze/webhook`` (tenant ``default``).
+No framework objects and no logging above debug here: this path is benchmarked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cozegate.gateway.errors import error_bytes
+from cozegate.gateway.request_ids import request_id_from
+from cozegate.inbox import (
+    Inbox,
+    InboxFullError,
+    InboxOverloadedError,
+    NewEvent,
+    StorageUnavailableError,
+    SubmitOutcome,
+)
+from cozegate.ingress.envelope import EnvelopeError, dedup_key, parse_envelope
+from cozegate.ingress.signatures import SignatureError, verify_hub, verify_standard
+from cozegate.observability import metrics
+from cozegate.tenants import DEFAULT_TENANT, TenantRegistry
+
+log = logging.getLogger(__name__)
+
+WEBHOOKS_PREFIX = "/webhooks/"
+SEED_PATH = "/coze/webhook"
+
+_ACK = b'{"status":"acknowledged"}'
+_DUPLICATE = b'{"status":"duplicate"}'
+_JSON = (b"content-type", b"application/json")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+
+def is_webhook_path(path: str) -> bool:
+    return path == SEED_PATH or path.startswith(WEBHOOKS_PREFIX)
+
+
+def _json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    media = value.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, code: str, message: str, *, details: Any = None,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers or []
+
+
+class WebhookEndpoint:
+    def __init__(
+        self,
+        tenants: Callable[[], TenantRegistry],
+        inbox: Inbox,
+        *,
+        max_body_bytes: int,
+        replay_window_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tenants = tenants
+        self._inbox = inbox
+        self._max_body = max_body_bytes
+        self._window = replay_window_seconds
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = request_id_from(headers.get("x-request-id"))
+        rid = request_id.encode()
+        try:
+            status, body = await self._handle(scope, receive, headers, request_id)
+            extra: list[tuple[bytes, bytes]] = []
+        except _Reject as reject:
+            metrics.WEBHOOK_REJECTED.labels(reject.code).inc()
+            status = reject.status
+            body = error_bytes(reject.code, reject.message, request_id, reject.details)
+            extra = reject.headers
+        except _ClientGone:
+            return
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON, (b"content-length", str(len(body)).encode()), (b"x-request-id", rid), *extra],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str
+    ) -> tuple[int, bytes]:
+        path: str = scope["path"]
+        tenant_name = DEFAULT_TENANT if path == SEED_PATH else path[len(WEBHOOKS_PREFIX):]
+        tenant = self._tenants().ingress(tenant_name) if "/" not in tenant_name else None
+        metrics.WEBHOOK_RECEIVED.labels(tenant.name if tenant else "unknown").inc()
+        if scope["method"] != "POST":
+            raise _Reject(405, "method_not_allowed", "webhooks are delivered with POST",
+                          headers=[(b"allow", b"POST")])
+        if tenant is None:
+            raise _Reject(404, "unknown_tenant", f"no tenant named {tenant_name!r} is configured")
+        if not _json_content_type(headers.get("content-type")):
+            raise _Reject(415, "unsupported_media_type", "send the event as Content-Type: application/json")
+        body = await self._read_body(receive, headers.get("content-length"))
+
+        now = self._clock()
+        keys = tenant.active_keys(now)
+        try:
+            if tenant.scheme == "standard":
+                verify_standard(keys, headers, body, now=now, window=self._window)
+            else:
+                verify_hub(keys, headers, body, now=now, window=self._window,
+                           timestamp_header=tenant.timestamp_header)
+        except SignatureError as exc:
+            raise _Reject(401, exc.code, exc.message) from None
+
+        try:
+            envelope, data, text = parse_envelope(body)
+            key = dedup_key(tenant.dedup, envelope, data, headers)
+        except EnvelopeError as exc:
+            raise _Reject(exc.status, exc.code, exc.message, details=exc.details) from None
+
+        event = NewEvent(tenant.name, key, envelope.event_type, text, request_id, now)
+        try:
+            outcome = await self._inbox.submit(event)
+        except InboxFullError as exc:
+            raise _Reject(503, "inbox_full", "too many events are waiting to be processed; retry later",
+                          headers=[(b"retry-after", str(exc.retry_after).encode())]) from None
+        except InboxOverloadedError as exc:
+            raise _Reject(429, "ingress_overloaded", "too many events are being stored right now; retry shortly",
+                          headers=[(b"retry-after", str(exc.retry_after).encode())]) from None
+        except StorageUnavailableError as exc:
+            log.warning("event not stored: %s", exc.__cause__.__class__.__name__)
+            raise _Reject(503, "storage_unavailable", "the event could not be stored; nothing was kept, retry",
+                          headers=[(b"retry-after", str(exc.retry_after).encode())]) from None
+        if outcome is SubmitOutcome.ACCEPTED:
+            metrics.WEBHOOK_ACCEPTED.labels(tenant.name).inc()
+            return 200, _ACK
+        metrics.WEBHOOK_DUPLICATES.labels(tenant.name).inc()
+        return 200, _DUPLICATE
+
+    async def _read_body(self, receive: Receive, content_length: str | None) -> bytes:
+        if content_length is not None:
+            try:
+                declared = int(content_length)
+            except ValueError:
+                raise _Reject(400, "bad_content_length", "Content-Length is not a number") from None
+            if declared > self._max_body:
+                raise _Reject(413, "body_too_large", f"the body may be at most {self._max_body} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise _Reject(413, "body_too_large", f"the body may be at most {self._max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _ClientGone(Exception):
+    pass

@@ -1,0 +1,41 @@
+"""Prometheus metrics of cozegate. The registry is the one allowed module-level singleton.
+
+Label values are bounded: tenants come from configuration (unknown ones count as ``unknown``),
+event types from the handler registry (others count as ``other``), reasons from a fixed set.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+WEBHOOK_RECEIVED = Counter(
+    "cozegate_webhook_received", "Webhook requests received.", ["tenant"], registry=REGISTRY
+)
+WEBHOOK_ACCEPTED = Counter(
+    "cozegate_webhook_accepted", "Webhook events durably stored and acknowledged.", ["tenant"], registry=REGISTRY
+)
+WEBHOOK_DUPLICATES = Counter(
+    "cozegate_webhook_duplicates", "Webhook events acknowledged as duplicates.", ["tenant"], registry=REGISTRY
+)
+WEBHOOK_REJECTED = Counter(
+    "cozegate_webhook_rejected", "Webhook requests rejected, by error code.", ["reason"], registry=REGISTRY
+)
+INBOX_DEPTH = Gauge("cozegate_inbox_depth", "Inbox events by status.", ["status"], registry=REGISTRY)
+INBOX_GROUP_COMMIT_SIZE = Histogram(
+    "cozegate_inbox_group_commit_size",
+    "Events per group commit.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+    registry=REGISTRY,
+)
+INBOX_PROCESSING_SECONDS = Histogram(
+    "cozegate_inbox_processing_seconds",
+    "Handler execution time per attempt.",
+    ["event_type", "outcome"],
+    registry=REGISTRY,
+)
+INBOX_RETRIES = Counter("cozegate_inbox_retries", "Handler attempts scheduled for retry.", ["event_type"], registry=REGISTRY)
+INBOX_DEAD_LETTERS = Counter(
+    "cozegate_inbox_dead_letters", "Events moved to the dead-letter state.", ["event_type"], registry=REGISTRY
+)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STATE_DIR = Path(".cozegate")
+
+
+class Settings(BaseSettings):
+    """Everything a cozegate process is configured with.
+
+    Embedded mode (the default) needs none of it: SQLite under ``./.cozegate/``, in-process queue and
+    cache. Distributed mode sets ``COZEGATE_DATABASE_URL`` (PostgreSQL) and ``COZEGATE_REDIS_URL``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COZEGATE_", env_file=".env", extra="ignore")
+
+    # --- process -------------------------------------------------------------------------------
+    state_dir: Path = Field(DEFAULT_STATE_DIR, description="Folder for the embedded database and generated files.")
+    host: str = Field("127.0.0.1", description="Address `cozegate serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `cozegate serve` listens on.")
+    server: Literal["granian", "uvicorn"] = Field("granian", description="HTTP server that runs the ASGI app.")
+    log_level: str = Field("INFO", description="Root log level (JSON logs to stdout).")
+    log_format: Literal["json", "text"] = Field("json", description="`json` for machines, `text` for humans.")
+
+    # --- storage -------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL. Unset: `sqlite+aiosqlite:///<state_dir>/cozegate.db`. "
+        "Distributed: `postgresql+asyncpg://user@host/db`.",
+    )
+    database_schema: str | None = Field(
+        None, description="PostgreSQL schema for all tables (search_path). Unset: the server default."
+    )
+    auto_migrate: bool | None = Field(
+        None, description="Run migrations at start. Unset: yes on SQLite, no on PostgreSQL (run `cozegate migrate`)."
+    )
+    redis_url: str | None = Field(None, description="Redis URL (fast-path dedup, shared cache). Unset: in-process.")
+    redis_prefix: str = Field("cozegate:", description="Prefix of every Redis key this process writes.")
+
+    # --- ingress -------------------------------------------------------------------------------
+    tenants_file: Path | None = Field(
+        None, description="YAML file of tenants and their webhook secrets. Unset: `<state_dir>/tenants.yaml`, "
+        "created with a fresh `default` tenant secret on first start."
+    )
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest webhook body accepted (413 above).")
+    replay_window_seconds: int = Field(300, gt=0, description="Allowed age (and future skew) of a signed timestamp.")
+
+    # --- inbox ---------------------------------------------------------------------------------
+    inbox_max_depth: int = Field(100_000, gt=0, description="Pending events at which ingress answers 503.")
+    inbox_max_backlog: int = Field(20_000, gt=0, description="Uncommitted acks in memory at which ingress answers 429.")
+    inbox_batch_size: int = Field(512, gt=0, description="Largest group commit.")
+    workers: int = Field(16, ge=0, description="Concurrent handler executions per process (0: ingest only).")
+    lease_seconds: float = Field(60.0, gt=0, description="Visibility timeout: a claimed event returns after this.")
+    handler_timeout_seconds: float = Field(30.0, gt=0, description="A handler call is cancelled after this.")
+    poll_interval_seconds: float = Field(0.5, gt=0, description="How often idle workers look for due events.")
+    max_attempts: int = Field(8, ge=1, description="Handler attempts before an event is dead-lettered.")
+    retry_base_seconds: float = Field(1.0, gt=0, description="First retry delay (exponential, full jitter).")
+    retry_max_seconds: float = Field(300.0, gt=0, description="Cap of a retry delay.")
+    shutdown_grace_seconds: float = Field(10.0, ge=0, description="On SIGTERM, in-flight work gets this long.")
+    handler_modules: list[str] = Field(
+        default_factory=list,
+        description="`module:attribute` of EventHandlers to load (JSON list in the env var).",
+    )
+
+    # --- admin ---------------------------------------------------------------------------------
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for `/admin/*`. Unset: the admin API refuses every call."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.state_dir / 'cozegate.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def resolved_tenants_file(self) -> Path:
+        return self.tenants_file or self.state_dir / "tenants.yaml"

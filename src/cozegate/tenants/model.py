@@ -1,0 +1,107 @@
+"""Typed tenant configuration (the ingress part; the configuration center grows it)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+TENANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+DEFAULT_TENANT = "default"
+
+
+class SecretRef(BaseModel):
+    """A secret given inline, or by reference to an environment variable or a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: SecretStr | None = None
+    env: str | None = None
+    file: Path | None = None
+    expires_at: datetime | None = Field(None, description="After this instant the secret no longer verifies.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> SecretRef:
+        if sum(x is not None for x in (self.value, self.env, self.file)) != 1:
+            raise ValueError("a secret needs exactly one of `value`, `env`, `file`")
+        return self
+
+    def resolve(self) -> str:
+        if self.value is not None:
+            return self.value.get_secret_value()
+        if self.env is not None:
+            resolved = os.environ.get(self.env)
+            if not resolved:
+                raise ValueError(f"environment variable {self.env} (a webhook secret) is not set")
+            return resolved
+        assert self.file is not None
+        return self.file.read_text().strip()
+
+    def active(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at.astimezone(UTC) > now
+
+
+class DedupKeySource(BaseModel):
+    """Where the idempotency key of an event comes from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["body", "header"] = "body"
+    path: str = Field("event_id", description="Dotted path in the JSON body, for source=body.")
+    header: str = Field("webhook-id", description="Header name, for source=header.")
+
+    @field_validator("header")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class TenantConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signature_scheme: Literal["standard", "hub"] = Field(
+        "standard", description="`standard`: Standard Webhooks; `hub`: X-Hub-Signature-256 (GitHub style)."
+    )
+    secrets: list[SecretRef] = Field(min_length=1, max_length=2, description="Signing secrets; two during rotation.")
+    dedup_key: DedupKeySource = Field(default_factory=DedupKeySource)
+    timestamp_header: str | None = Field(
+        None, description="Hub scheme: header carrying the send time (Unix seconds) checked against the replay window."
+    )
+
+    @field_validator("timestamp_header")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.lower() if value else None
+
+
+class TenantsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenants: dict[str, TenantConfig]
+
+    @field_validator("tenants")
+    @classmethod
+    def _names(cls, tenants: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        import re
+
+        for name in tenants:
+            if not re.match(TENANT_NAME_PATTERN, name):
+                raise ValueError(f"tenant name {name!r} must match {TENANT_NAME_PATTERN}")
+        return tenants
+
+
+def decode_standard_secret(secret: str) -> bytes:
+    """Key bytes of a Standard Webhooks secret (``whsec_`` + base64)."""
+    raw = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a standard-webhooks secret must be `whsec_` followed by base64") from exc
+    if not key:
+        raise ValueError("a webhook secret may not be empty")
+    return key

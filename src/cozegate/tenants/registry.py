@@ -1,0 +1,96 @@
+"""Tenants known to this process, loaded from the tenants YAML file, with keys ready for the hot path."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from cozegate.tenants.model import (
+    DEFAULT_TENANT,
+    DedupKeySource,
+    TenantConfig,
+    TenantsFile,
+    decode_standard_secret,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    key: bytes
+    expires_at: float | None  # Unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class TenantIngress:
+    """What ingress needs of one tenant, precomputed."""
+
+    name: str
+    scheme: str
+    keys: tuple[SigningKey, ...]
+    dedup: DedupKeySource
+    timestamp_header: str | None
+
+    def active_keys(self, now: float) -> list[bytes]:
+        return [k.key for k in self.keys if k.expires_at is None or k.expires_at > now]
+
+
+def _ingress(name: str, config: TenantConfig) -> TenantIngress:
+    keys = []
+    for ref in config.secrets:
+        raw = ref.resolve()
+        key = decode_standard_secret(raw) if config.signature_scheme == "standard" else raw.encode()
+        if not key:
+            raise ValueError(f"tenant {name}: empty secret")
+        expires = ref.expires_at.astimezone(UTC).timestamp() if ref.expires_at else None
+        keys.append(SigningKey(key, expires))
+    return TenantIngress(name, config.signature_scheme, tuple(keys), config.dedup_key, config.timestamp_header)
+
+
+class TenantRegistry:
+    """Immutable view of the configured tenants; replaced whole on reload."""
+
+    def __init__(self, tenants: Mapping[str, TenantConfig]) -> None:
+        self._configs = dict(tenants)
+        self._ingress = {name: _ingress(name, cfg) for name, cfg in tenants.items()}
+
+    def ingress(self, name: str) -> TenantIngress | None:
+        return self._ingress.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._configs)
+
+    @classmethod
+    def from_file(cls, path: Path) -> TenantRegistry:
+        data = yaml.safe_load(path.read_text()) or {}
+        return cls(TenantsFile.model_validate(data).tenants)
+
+
+def new_standard_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def ensure_tenants_file(path: Path) -> bool:
+    """Create a tenants file with a ``default`` tenant and a fresh secret if none exists. True if created."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "tenants": {
+            DEFAULT_TENANT: {
+                "signature_scheme": "standard",
+                "secrets": [{"value": new_standard_secret()}],
+            }
+        }
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# cozegate tenants: generated on first start. Keep this file secret.\n")
+        yaml.safe_dump(document, fh, sort_keys=False)
+    return True
