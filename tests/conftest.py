@@ -72,6 +72,7 @@ class Backend:
             "COZEGATE_ADMIN_TOKEN": "test-admin-token",
             "COZEGATE_HANDLER_MODULES": '["tests.support.sink_handlers:handlers"]',
             "SINK_DATABASE_URL": f"sqlite+aiosqlite:///{self.tmp / 'sink.db'}",
+            "SINK_FIXED_FLAG": str(self.tmp / "fixed.flag"),
         }
         env.update(overrides)
         return env

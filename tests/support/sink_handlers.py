@@ -68,3 +68,13 @@ async def fail_twice(event: Event) -> None:
 async def slow(event: Event) -> None:
     await asyncio.sleep(float(event.payload.get("seconds", 1.0)))
     await record(event)
+
+
+@handlers.on("needs_fix")
+async def needs_fix(event: Event) -> None:
+    """Fails until the test creates the file named by ``SINK_FIXED_FLAG`` (the downstream is "fixed")."""
+    from pathlib import Path
+
+    if not Path(os.environ["SINK_FIXED_FLAG"]).exists():
+        raise RuntimeError("downstream unavailable")
+    await record(event)

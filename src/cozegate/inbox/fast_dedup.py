@@ -6,8 +6,10 @@ to the database, whose unique constraint is the record of truth.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -38,21 +40,60 @@ class MemoryFastDedup:
 
 
 class RedisFastDedup:
-    """Distributed: shared by every replica, keys expire after ``ttl_seconds``."""
+    """Distributed: shared by every replica, keys expire after ``ttl_seconds``.
 
-    def __init__(self, client: aioredis.Redis, prefix: str, ttl_seconds: int = 7 * 24 * 3600) -> None:
+    Every call is bounded by ``timeout_seconds``; after a failure Redis is skipped for
+    ``cooldown_seconds`` (a miss goes to the database anyway), so an outage costs one timeout, not
+    one per request.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        ttl_seconds: int = 7 * 24 * 3600,
+        *,
+        timeout_seconds: float = 0.5,
+        cooldown_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._prefix = prefix + "dedup:"
         self._ttl = ttl_seconds
+        self._timeout = timeout_seconds
+        self._cooldown = cooldown_seconds
+        self._clock = clock
+        self._skip_until = 0.0
 
     def _key(self, tenant: str, key: str) -> str:
         return f"{self._prefix}{tenant}:{key}"
 
+    @property
+    def available(self) -> bool:
+        return self._clock() >= self._skip_until
+
+    def _trip(self) -> None:
+        self._skip_until = self._clock() + self._cooldown
+
     async def seen(self, tenant: str, key: str) -> bool:
-        return bool(await self._client.exists(self._key(tenant, key)))
+        if not self.available:
+            return False
+        try:
+            async with asyncio.timeout(self._timeout):
+                return bool(await self._client.exists(self._key(tenant, key)))
+        except BaseException:
+            self._trip()
+            raise
 
     async def remember(self, keys: Iterable[tuple[str, str]]) -> None:
+        if not self.available:
+            return
         pipe = self._client.pipeline(transaction=False)
         for tenant, key in keys:
             pipe.set(self._key(tenant, key), b"1", ex=self._ttl)
-        await pipe.execute()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await pipe.execute()
+        except BaseException:
+            self._trip()
+            raise

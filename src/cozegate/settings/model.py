@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         None, description="Bearer token for `/admin/*`. Unset: the admin API refuses every call."
     )
 
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
     @field_validator("log_level")
     @classmethod
     def _upper(cls, value: str) -> str:

@@ -1,0 +1,86 @@
+"""Inbox storage semantics on both backends: dedup, leases, fencing, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cozegate.inbox import InboxStore, NewEvent, Status, SubmitOutcome
+from cozegate.inbox.store import Completion
+
+
+def new(key: str, tenant: str = "t", at: float = 1000.0) -> NewEvent:
+    return NewEvent(tenant, key, "message_create", '{"event_type":"message_create"}', "rid-" + key, at)
+
+
+async def test_batch_dedups_within_and_across_batches(store: InboxStore) -> None:
+    first = await store.insert_batch([new("a"), new("b"), new("a"), new("a", tenant="u")])
+    assert first == [SubmitOutcome.ACCEPTED, SubmitOutcome.ACCEPTED, SubmitOutcome.DUPLICATE, SubmitOutcome.ACCEPTED]
+    second = await store.insert_batch([new("b"), new("c")])
+    assert second == [SubmitOutcome.DUPLICATE, SubmitOutcome.ACCEPTED]
+    assert (await store.depth())["pending"] == 4
+
+
+async def test_claim_leases_and_an_expired_lease_is_claimed_again(store: InboxStore) -> None:
+    await store.insert_batch([new("a"), new("b"), new("c")])
+    claimed = await store.claim("w1", 2, now=1001.0, lease_seconds=30)
+    assert [e.dedup_key for e in claimed] == ["a", "b"]
+    assert all(e.attempt == 1 for e in claimed)
+    assert [e.dedup_key for e in await store.claim("w2", 10, now=1002.0, lease_seconds=30)] == ["c"]
+    assert await store.claim("w2", 10, now=1010.0, lease_seconds=30) == []
+    # w1 "crashed": after its lease runs out the events are due again, with the attempt counted
+    again = await store.claim("w2", 10, now=1032.0, lease_seconds=30)
+    assert sorted(e.dedup_key for e in again) == ["a", "b", "c"]
+    assert all(e.attempt == 2 for e in again)
+
+
+async def test_only_the_lease_holder_may_finish(store: InboxStore) -> None:
+    await store.insert_batch([new("a")])
+    [event] = await store.claim("w1", 1, now=1001.0, lease_seconds=5)
+    [stolen] = await store.claim("w2", 1, now=1007.0, lease_seconds=5)
+    assert stolen.id == event.id
+    late = Completion(event.id, "w1", Status.DONE, 1008.0)
+    assert await store.finish_batch([late]) == [False]
+    assert await store.finish_batch([Completion(event.id, "w2", Status.DONE, 1008.0)]) == [True]
+    stored = await store.get(event.id)
+    assert stored is not None
+    assert (stored.status, stored.attempts) == ("done", 2)
+
+
+async def test_retry_then_dead_letter_then_replay_and_discard(store: InboxStore) -> None:
+    await store.insert_batch([new("a"), new("b")])
+    a, b = await store.claim("w", 2, now=1001.0, lease_seconds=5)
+    retry = Completion(a.id, "w", Status.PENDING, 1001.5, retry_at=1003.0, error="boom", attempt_log='[{"attempt":1}]')
+    dead = Completion(b.id, "w", Status.DEAD, 1001.5, error="fatal", attempt_log='[{"attempt":1}]')
+    assert await store.finish_batch([retry, dead]) == [True, True]
+    assert await store.claim("w", 5, now=1002.0, lease_seconds=5) == []  # not due before retry_at
+    [again] = await store.claim("w", 5, now=1003.0, lease_seconds=5)
+    assert (again.id, again.attempt, again.attempt_log) == (a.id, 2, [{"attempt": 1}])
+
+    letters = await store.list_by_status(Status.DEAD)
+    assert [(e.id, e.last_error) for e in letters] == [(b.id, "fatal")]
+    assert await store.list_by_status(Status.DEAD, tenant="other") == []
+    assert await store.replay(b.id, now=1004.0)
+    assert not await store.replay(b.id, now=1004.0), "only a dead letter can be replayed"
+    [replayed] = await store.claim("w", 5, now=1005.0, lease_seconds=5)
+    assert (replayed.id, replayed.attempt) == (b.id, 1)
+    await store.finish_batch([Completion(b.id, "w", Status.DEAD, 1006.0, error="fatal again")])
+    assert await store.discard(b.id, now=1007.0)
+    stored = await store.get(b.id)
+    assert stored is not None
+    assert stored.status == "discarded"
+
+
+async def test_release_gives_events_back_without_counting_the_attempt(store: InboxStore) -> None:
+    await store.insert_batch([new("a")])
+    [event] = await store.claim("w", 1, now=1001.0, lease_seconds=60)
+    assert await store.release([event.id], "other-owner", now=1002.0) == 0
+    assert await store.release([event.id], "w", now=1002.0) == 1
+    [again] = await store.claim("w", 1, now=1002.0, lease_seconds=60)
+    assert again.attempt == 1
+
+
+async def test_concurrent_claimers_never_share_an_event(store: InboxStore) -> None:
+    await store.insert_batch([new(f"k{i}") for i in range(200)])
+    results = await asyncio.gather(*(store.claim(f"w{i}", 7, now=1001.0, lease_seconds=60) for i in range(40)))
+    ids = [e.id for batch in results for e in batch]
+    assert len(ids) == len(set(ids)) == 200
