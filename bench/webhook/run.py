@@ -41,11 +41,16 @@ class Result:
 
 
 def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise RuntimeError(f"unexpected wrk latency {value!r}")
+    number, unit = match.groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def parse_wrk(target: str, output: str) -> Result:
+    if "Requests/sec" not in output or "99%" not in output:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
@@ -73,15 +78,27 @@ def build_peer(build_dir: Path) -> Path:
     shutil.copytree(source, target)
     for f in target.rglob("*"):
         f.chmod(0o755 if f.is_dir() else 0o644)
-    subprocess.run(["go", "build", "-o", "peer", "."], cwd=target, check=True,
-                   env={**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOCACHE": str(build_dir / "gocache")})
+    subprocess.run(
+        ["go", "build", "-o", "peer", "."],
+        cwd=target,
+        check=True,
+        env={**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOCACHE": str(build_dir / "gocache")},
+    )
     return target / "peer"
 
 
 def run_wrk(url: str, requests_file: Path, args: argparse.Namespace) -> str:
     env = {**os.environ, "BENCH_REQUESTS": str(requests_file), "BENCH_THREADS": str(args.threads)}
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "-s",
-           str(HERE / "signed.lua"), "--latency", url]
+    cmd = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "-s",
+        str(HERE / "signed.lua"),
+        "--latency",
+        url,
+    ]
     return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -91,7 +108,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="uvicorn")
     parser.add_argument("--workers", type=int, default=16, help="cozegate handler workers (0: ingest only)")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args()
@@ -101,14 +118,17 @@ def main() -> None:
     peer_bin = build_peer(build_dir)
     work = Path(tempfile.mkdtemp(prefix="cozegate-bench-"))
     secret = new_secret()
-    (work / "tenants.yaml").write_text(
-        f"tenants:\n  default:\n    secrets:\n      - value: {secret}\n"
-    )
+    (work / "tenants.yaml").write_text(f"tenants:\n  default:\n    secrets:\n      - value: {secret}\n")
     peer_port, gate_port = 18080, 18081
     env = {
-        **os.environ, "COZEGATE_STATE_DIR": str(work), "COZEGATE_TENANTS_FILE": str(work / "tenants.yaml"),
-        "COZEGATE_PORT": str(gate_port), "COZEGATE_SERVER": args.server, "COZEGATE_LOG_LEVEL": "WARNING",
-        "COZEGATE_WORKERS": str(args.workers), "COZEGATE_INBOX_MAX_DEPTH": "100000000",
+        **os.environ,
+        "COZEGATE_STATE_DIR": str(work),
+        "COZEGATE_TENANTS_FILE": str(work / "tenants.yaml"),
+        "COZEGATE_PORT": str(gate_port),
+        "COZEGATE_SERVER": args.server,
+        "COZEGATE_LOG_LEVEL": "WARNING",
+        "COZEGATE_WORKERS": str(args.workers),
+        "COZEGATE_INBOX_MAX_DEPTH": "100000000",
     }
     if args.database_url:
         env["COZEGATE_DATABASE_URL"] = args.database_url
@@ -127,8 +147,11 @@ def main() -> None:
                 out = run_wrk(f"http://127.0.0.1:{port}/coze/webhook", requests_file, args)
                 r = parse_wrk(target, out)
                 results[target].append(r)
-                print(f"run {run + 1} {target:9s} {r.rps:10.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
-                      f"p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}", flush=True)
+                print(
+                    f"run {run + 1} {target:9s} {r.rps:10.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
+                    f"p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}",
+                    flush=True,
+                )
                 time.sleep(1)
     finally:
         for proc in (gate, peer):
@@ -147,9 +170,16 @@ def main() -> None:
     print(f"ratio cozegate/peer (req/s, median of {args.runs}): {gate_rps / peer_rps:.2f}")
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
-    (out_dir / "webhook.json").write_text(json.dumps(
-        {"args": vars(args), "ratio": gate_rps / peer_rps,
-         "runs": {k: [asdict(r) for r in v] for k, v in results.items()}}, indent=2))
+    (out_dir / "webhook.json").write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "ratio": gate_rps / peer_rps,
+                "runs": {k: [asdict(r) for r in v] for k, v in results.items()},
+            },
+            indent=2,
+        )
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

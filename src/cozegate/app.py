@@ -77,22 +77,36 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
 
     db = Database(create_engine(settings))
     redis = create_redis(settings)
-    fast_dedup: FastDedup = (
-        RedisFastDedup(redis, settings.redis_prefix) if redis is not None else MemoryFastDedup()
-    )
+    fast_dedup: FastDedup = RedisFastDedup(redis, settings.redis_prefix) if redis is not None else MemoryFastDedup()
     store = InboxStore(db)
-    inbox = Inbox(store, fast_dedup, max_depth=settings.inbox_max_depth, max_backlog=settings.inbox_max_backlog,
-                  batch_size=settings.inbox_batch_size)
+    inbox = Inbox(
+        store,
+        fast_dedup,
+        max_depth=settings.inbox_max_depth,
+        max_backlog=settings.inbox_max_backlog,
+        batch_size=settings.inbox_batch_size,
+    )
     workers = WorkerPool(
-        inbox, all_handlers, concurrency=settings.workers, lease_seconds=settings.lease_seconds,
-        handler_timeout=settings.handler_timeout_seconds, poll_interval=settings.poll_interval_seconds,
+        inbox,
+        all_handlers,
+        concurrency=settings.workers,
+        lease_seconds=settings.lease_seconds,
+        handler_timeout=settings.handler_timeout_seconds,
+        poll_interval=settings.poll_interval_seconds,
         retry=RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds),
     )
     inbox.on_committed(workers.wake)
     audit = AuditLog(db)
     components = Components(
-        settings=settings, db=db, redis=redis, tenants=load_tenants(settings), inbox=inbox,
-        workers=workers, handlers=all_handlers, dead_letters=DeadLetters(store, audit), audit=audit,
+        settings=settings,
+        db=db,
+        redis=redis,
+        tenants=load_tenants(settings),
+        inbox=inbox,
+        workers=workers,
+        handlers=all_handlers,
+        dead_letters=DeadLetters(store, audit),
+        audit=audit,
     )
 
     @contextlib.asynccontextmanager
@@ -103,8 +117,10 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         await inbox.start()
         workers.start()
         components.accepting = True
-        log.info("cozegate ready", extra={"backend": db.dialect, "redis": redis is not None,
-                                          "handlers": all_handlers.event_types()})
+        log.info(
+            "cozegate ready",
+            extra={"backend": db.dialect, "redis": redis is not None, "handlers": all_handlers.event_types()},
+        )
         try:
             yield
         finally:
@@ -126,7 +142,9 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         lifespan=lifespan,
     )
     webhook = WebhookEndpoint(
-        lambda: components.tenants, inbox, max_body_bytes=settings.max_body_bytes,
+        lambda: components.tenants,
+        inbox,
+        max_body_bytes=settings.max_body_bytes,
         replay_window_seconds=settings.replay_window_seconds,
     )
     return CozegateApp(components, webhook, framework)

@@ -25,7 +25,7 @@ ADMIN = {"authorization": "Bearer test-admin-token"}
 def server(backend: Backend) -> Iterator[ServerProcess]:
     proc = ServerProcess(backend.settings_env(COZEGATE_MAX_ATTEMPTS="2"), backend.tmp / "server.log").start()
     yield proc
-    assert proc.stop() == 0, proc.logs()
+    assert proc.stop(), proc.logs()
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -68,7 +68,7 @@ def test_admin_api_is_off_without_a_configured_token(backend: Backend) -> None:
         assert r.status_code == 401
         assert "COZEGATE_ADMIN_TOKEN" in r.json()["error"]["message"]
     finally:
-        assert proc.stop() == 0
+        assert proc.stop()
 
 
 def test_dead_letter_inspect_replay_discard_is_audited(server: ServerProcess, backend: Backend) -> None:
@@ -85,8 +85,10 @@ def test_dead_letter_inspect_replay_discard_is_audited(server: ServerProcess, ba
     assert [a["attempt"] for a in detail["attempt_log"]] == [1, 2]
 
     (backend.tmp / "fixed.flag").touch()  # the operator fixed the downstream
-    r = httpx.post(f"{server.url}/admin/dead-letters/{first['id']}/replay",
-                   headers={**ADMIN, "x-request-id": "op-replay-1"})
+    r = httpx.post(
+        f"{server.url}/admin/dead-letters/{first['id']}/replay",
+        headers={**ADMIN, "x-request-id": "op-replay-1"},
+    )
     assert r.json() == {"status": "replayed", "id": first["id"]}
     wait_for(lambda: sink_rows(backend).get(("default", "broken-1")) == 1)
     r = httpx.post(f"{server.url}/admin/dead-letters/{second['id']}/discard", headers=ADMIN)
@@ -114,8 +116,14 @@ def test_dead_letter_inspect_replay_discard_is_audited(server: ServerProcess, ba
 
 def cli(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **backend.settings_env(), "PYTHONPATH": str(REPO), "USER": "ops"}
-    return subprocess.run([sys.executable, "-m", "cozegate", "dlq", *args], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=backend.tmp)
+    return subprocess.run(
+        [sys.executable, "-m", "cozegate", "dlq", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=backend.tmp,
+    )
 
 
 def test_dlq_cli_against_a_running_server(server: ServerProcess, backend: Backend) -> None:

@@ -14,7 +14,12 @@ def new(key: str, tenant: str = "t", at: float = 1000.0) -> NewEvent:
 
 async def test_batch_dedups_within_and_across_batches(store: InboxStore) -> None:
     first = await store.insert_batch([new("a"), new("b"), new("a"), new("a", tenant="u")])
-    assert first == [SubmitOutcome.ACCEPTED, SubmitOutcome.ACCEPTED, SubmitOutcome.DUPLICATE, SubmitOutcome.ACCEPTED]
+    assert first == [
+        SubmitOutcome.ACCEPTED,
+        SubmitOutcome.ACCEPTED,
+        SubmitOutcome.DUPLICATE,
+        SubmitOutcome.ACCEPTED,
+    ]
     second = await store.insert_batch([new("b"), new("c")])
     assert second == [SubmitOutcome.DUPLICATE, SubmitOutcome.ACCEPTED]
     assert (await store.depth())["pending"] == 4

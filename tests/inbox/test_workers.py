@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +28,7 @@ Factory = Callable[..., Awaitable[tuple[Inbox, WorkerPool]]]
 
 
 def new(key: str, event_type: str = "work") -> NewEvent:
-    return NewEvent("t", key, event_type, '{"event_type":"%s"}' % event_type, "rid", time.time())
+    return NewEvent("t", key, event_type, json.dumps({"event_type": event_type}), "rid", time.time())
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
@@ -45,9 +46,13 @@ async def running(store: InboxStore) -> AsyncIterator[Factory]:
     async def make(handlers: EventHandlers, **options: float) -> tuple[Inbox, WorkerPool]:
         inbox = Inbox(store, MemoryFastDedup(), max_depth=1000, max_backlog=1000, batch_size=64)
         workers = WorkerPool(
-            inbox, handlers, concurrency=int(options.get("concurrency", 4)),
-            lease_seconds=options.get("lease", 30.0), handler_timeout=options.get("timeout", 5.0),
-            poll_interval=0.02, retry=RetryPolicy(int(options.get("max_attempts", 3)), 0.01, 0.05),
+            inbox,
+            handlers,
+            concurrency=int(options.get("concurrency", 4)),
+            lease_seconds=options.get("lease", 30.0),
+            handler_timeout=options.get("timeout", 5.0),
+            poll_interval=0.02,
+            retry=RetryPolicy(int(options.get("max_attempts", 3)), 0.01, 0.05),
         )
         inbox.on_committed(workers.wake)
         await inbox.start()
@@ -164,8 +169,15 @@ async def test_shutdown_releases_unfinished_work_without_counting_it(store: Inbo
         await asyncio.sleep(3600)
 
     inbox = Inbox(store, MemoryFastDedup(), max_depth=100, max_backlog=100, batch_size=16)
-    workers = WorkerPool(inbox, handlers, concurrency=2, lease_seconds=600, handler_timeout=3600,
-                         poll_interval=0.02, retry=RetryPolicy(3, 0.01, 0.05))
+    workers = WorkerPool(
+        inbox,
+        handlers,
+        concurrency=2,
+        lease_seconds=600,
+        handler_timeout=3600,
+        poll_interval=0.02,
+        retry=RetryPolicy(3, 0.01, 0.05),
+    )
     inbox.on_committed(workers.wake)
     await inbox.start()
     workers.start()

@@ -74,7 +74,13 @@ def test_any_changed_byte_breaks_the_signature(key: bytes, body: bytes, msg_id: 
         verify_standard([key], std_headers(msg_id, NOW + 1, signature), body, now=NOW, window=WINDOW)
 
 
-@given(key=keys, old=keys, body=bodies, msg_id=msg_ids, junk=st.lists(st.text(min_size=1, max_size=30), max_size=3))
+@given(
+    key=keys,
+    old=keys,
+    body=bodies,
+    msg_id=msg_ids,
+    junk=st.lists(st.text(min_size=1, max_size=30), max_size=3),
+)
 def test_rotation_and_several_signatures(key: bytes, old: bytes, body: bytes, msg_id: str, junk: list[str]) -> None:
     """Either active secret verifies; a header may carry several signatures (and unknown versions)."""
     good = sign_standard(old, msg_id, NOW, body)
@@ -83,7 +89,12 @@ def test_rotation_and_several_signatures(key: bytes, old: bytes, body: bytes, ms
     verify_standard([key, old], std_headers(msg_id, NOW, header), body, now=NOW, window=WINDOW)
 
 
-@given(key=keys, body=bodies, offset=st.integers(min_value=WINDOW + 1, max_value=10**6), sign=st.sampled_from([-1, 1]))
+@given(
+    key=keys,
+    body=bodies,
+    offset=st.integers(min_value=WINDOW + 1, max_value=10**6),
+    sign=st.sampled_from([-1, 1]),
+)
 def test_outside_the_window_is_stale(key: bytes, body: bytes, offset: int, sign: int) -> None:
     ts = NOW + sign * offset
     headers = std_headers("m", ts, sign_standard(key, "m", ts, body))
@@ -97,7 +108,10 @@ def test_outside_the_window_is_stale(key: bytes, body: bytes, offset: int, sign:
     [
         ({}, "missing_signature"),
         ({"webhook-id": "m", "webhook-timestamp": str(NOW)}, "missing_signature"),
-        ({"webhook-id": "m", "webhook-timestamp": str(NOW), "webhook-signature": "v1,not base64!"}, "bad_signature"),
+        (
+            {"webhook-id": "m", "webhook-timestamp": str(NOW), "webhook-signature": "v1,not base64!"},
+            "bad_signature",
+        ),
         ({"webhook-id": "m", "webhook-timestamp": str(NOW), "webhook-signature": "garbage"}, "bad_signature"),
     ],
 )
@@ -122,8 +136,13 @@ def test_hub_matches_githubs_definition(key: bytes, body: bytes) -> None:
     expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
     assert sign_hub(key, body) == expected
     verify_hub([key], {"x-hub-signature-256": expected}, body, now=NOW, window=WINDOW)
-    verify_hub([b"other-key", key], {"x-hub-signature-256": expected.upper().replace("SHA256=", "sha256=")}, body,
-               now=NOW, window=WINDOW)
+    verify_hub(
+        [b"other-key", key],
+        {"x-hub-signature-256": expected.upper().replace("SHA256=", "sha256=")},
+        body,
+        now=NOW,
+        window=WINDOW,
+    )
 
 
 @given(key=keys, body=bodies, header=st.text(max_size=80))
@@ -141,11 +160,23 @@ def test_hub_timestamp_header_is_enforced_when_configured() -> None:
         verify_hub([b"k"], headers, b"{}", now=NOW, window=WINDOW, timestamp_header="x-timestamp")
     assert err.value.code == "bad_timestamp"
     with pytest.raises(SignatureError) as err:
-        verify_hub([b"k"], {**headers, "x-timestamp": str(NOW - 301)}, b"{}", now=NOW, window=WINDOW,
-                   timestamp_header="x-timestamp")
+        verify_hub(
+            [b"k"],
+            {**headers, "x-timestamp": str(NOW - 301)},
+            b"{}",
+            now=NOW,
+            window=WINDOW,
+            timestamp_header="x-timestamp",
+        )
     assert err.value.code == "stale_timestamp"
-    verify_hub([b"k"], {**headers, "x-timestamp": str(NOW - 299)}, b"{}", now=NOW, window=WINDOW,
-               timestamp_header="x-timestamp")
+    verify_hub(
+        [b"k"],
+        {**headers, "x-timestamp": str(NOW - 299)},
+        b"{}",
+        now=NOW,
+        window=WINDOW,
+        timestamp_header="x-timestamp",
+    )
 
 
 @pytest.mark.parametrize("secret", ["whsec_", "whsec_!!!", "whsec_a b"])

@@ -21,18 +21,25 @@ OLD_SECRET = "whsec_" + "b2xkLXNlY3JldC1rZXktb2xkLXNlY3JldC1rZXk="
 @pytest.fixture
 def server(backend: Backend) -> Iterator[ServerProcess]:
     backend.extra_tenants = {
-        "github": {"signature_scheme": "hub", "secrets": [{"value": HUB_SECRET}],
-                   "dedup_key": {"source": "header", "header": "X-GitHub-Delivery"},
-                   "timestamp_header": "X-Hub-Timestamp"},
+        "github": {
+            "signature_scheme": "hub",
+            "secrets": [{"value": HUB_SECRET}],
+            "dedup_key": {"source": "header", "header": "X-GitHub-Delivery"},
+            "timestamp_header": "X-Hub-Timestamp",
+        },
         "stripe": {"secrets": [{"value": backend.secret}], "dedup_key": {"source": "body", "path": "id"}},
         "rotating": {"secrets": [{"value": backend.secret}, {"value": OLD_SECRET}]},
-        "expired": {"secrets": [{"value": backend.secret},
-                                {"value": OLD_SECRET, "expires_at": "2020-01-01T00:00:00Z"}]},
+        "expired": {
+            "secrets": [
+                {"value": backend.secret},
+                {"value": OLD_SECRET, "expires_at": "2020-01-01T00:00:00Z"},
+            ]
+        },
         "by-header": {"secrets": [{"value": backend.secret}], "dedup_key": {"source": "header"}},
     }
     proc = ServerProcess(backend.settings_env(COZEGATE_WORKERS="0"), backend.tmp / "server.log").start()
     yield proc
-    assert proc.stop() == 0, proc.logs()
+    assert proc.stop(), proc.logs()
 
 
 def post(server: ServerProcess, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -57,32 +64,112 @@ def test_every_bad_input_gets_its_error_and_stores_nothing(server: ServerProcess
     now = int(time.time())
     cases: list[tuple[str, str, bytes, dict[str, str], int, str]] = [
         ("malformed json", "/coze/webhook", b"{nope", standard_headers(s, b"{nope"), 400, "malformed_json"),
-        ("missing event id", "/coze/webhook", b'{"event_type":"x"}', standard_headers(s, b'{"event_type":"x"}'),
-         400, "missing_event_id"),
-        ("wrong types", "/coze/webhook", b'{"event_type":1,"event_id":"e"}',
-         standard_headers(s, b'{"event_type":1,"event_id":"e"}'), 422, "invalid_event"),
-        ("wrong content type", "/coze/webhook", good, {**standard_headers(s, good), "content-type": "text/plain"},
-         415, "unsupported_media_type"),
-        ("no content type", "/coze/webhook", good,
-         {k: v for k, v in standard_headers(s, good).items() if k != "content-type"}, 415, "unsupported_media_type"),
-        ("missing signature", "/coze/webhook", good, {"content-type": "application/json"}, 401, "missing_signature"),
-        ("bad signature", "/coze/webhook", good, {**standard_headers(s, good), "webhook-signature": "v1,AAAA"},
-         401, "bad_signature"),
-        ("signed by another secret", "/coze/webhook", good, standard_headers(OLD_SECRET, good), 401, "bad_signature"),
-        ("stale timestamp", "/coze/webhook", good, standard_headers(s, good, timestamp=now - 301), 401,
-         "stale_timestamp"),
-        ("future timestamp", "/coze/webhook", good, standard_headers(s, good, timestamp=now + 400), 401,
-         "stale_timestamp"),
+        (
+            "missing event id",
+            "/coze/webhook",
+            b'{"event_type":"x"}',
+            standard_headers(s, b'{"event_type":"x"}'),
+            400,
+            "missing_event_id",
+        ),
+        (
+            "wrong types",
+            "/coze/webhook",
+            b'{"event_type":1,"event_id":"e"}',
+            standard_headers(s, b'{"event_type":1,"event_id":"e"}'),
+            422,
+            "invalid_event",
+        ),
+        (
+            "wrong content type",
+            "/coze/webhook",
+            good,
+            {**standard_headers(s, good), "content-type": "text/plain"},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "no content type",
+            "/coze/webhook",
+            good,
+            {k: v for k, v in standard_headers(s, good).items() if k != "content-type"},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "missing signature",
+            "/coze/webhook",
+            good,
+            {"content-type": "application/json"},
+            401,
+            "missing_signature",
+        ),
+        (
+            "bad signature",
+            "/coze/webhook",
+            good,
+            {**standard_headers(s, good), "webhook-signature": "v1,AAAA"},
+            401,
+            "bad_signature",
+        ),
+        (
+            "signed by another secret",
+            "/coze/webhook",
+            good,
+            standard_headers(OLD_SECRET, good),
+            401,
+            "bad_signature",
+        ),
+        (
+            "stale timestamp",
+            "/coze/webhook",
+            good,
+            standard_headers(s, good, timestamp=now - 301),
+            401,
+            "stale_timestamp",
+        ),
+        (
+            "future timestamp",
+            "/coze/webhook",
+            good,
+            standard_headers(s, good, timestamp=now + 400),
+            401,
+            "stale_timestamp",
+        ),
         ("unknown tenant", "/webhooks/nobody", good, standard_headers(s, good), 404, "unknown_tenant"),
         ("nested tenant path", "/webhooks/default/x", good, standard_headers(s, good), 404, "unknown_tenant"),
-        ("expired rotation secret", "/webhooks/expired", good, standard_headers(OLD_SECRET, good), 401,
-         "bad_signature"),
-        ("hub without timestamp", "/webhooks/github", good, {**hub_headers(HUB_SECRET, good),
-                                                            "x-github-delivery": "d"}, 401, "bad_timestamp"),
-        ("hub with bad signature", "/webhooks/github", good, {**hub_headers("wrong", good),
-                                                             "x-hub-timestamp": str(now)}, 401, "bad_signature"),
-        ("header key missing", "/webhooks/github", good, {**hub_headers(HUB_SECRET, good),
-                                                         "x-hub-timestamp": str(now)}, 400, "missing_event_id"),
+        (
+            "expired rotation secret",
+            "/webhooks/expired",
+            good,
+            standard_headers(OLD_SECRET, good),
+            401,
+            "bad_signature",
+        ),
+        (
+            "hub without timestamp",
+            "/webhooks/github",
+            good,
+            {**hub_headers(HUB_SECRET, good), "x-github-delivery": "d"},
+            401,
+            "bad_timestamp",
+        ),
+        (
+            "hub with bad signature",
+            "/webhooks/github",
+            good,
+            {**hub_headers("wrong", good), "x-hub-timestamp": str(now)},
+            401,
+            "bad_signature",
+        ),
+        (
+            "header key missing",
+            "/webhooks/github",
+            good,
+            {**hub_headers(HUB_SECRET, good), "x-hub-timestamp": str(now)},
+            400,
+            "missing_event_id",
+        ),
     ]
     for name, path, body, headers, status, code in cases:
         response = post(server, path, body, {**headers, "x-request-id": f"req-{status}"})
@@ -102,9 +189,16 @@ def test_every_bad_input_gets_its_error_and_stores_nothing(server: ServerProcess
             yield b"a" * 65536
         yield b'"}'
 
-    response = httpx.post(server.url + "/coze/webhook", content=chunks(),
-                          headers={"content-type": "application/json", "webhook-id": "m", "webhook-timestamp": "1",
-                                   "webhook-signature": "v1,AAAA"})
+    response = httpx.post(
+        server.url + "/coze/webhook",
+        content=chunks(),
+        headers={
+            "content-type": "application/json",
+            "webhook-id": "m",
+            "webhook-timestamp": "1",
+            "webhook-signature": "v1,AAAA",
+        },
+    )
     assert (response.status_code, response.json()["error"]["code"]) == (413, "body_too_large")
 
     response = httpx.get(server.url + "/coze/webhook")
@@ -120,30 +214,48 @@ def test_dedup_key_sources_and_rotation(server: ServerProcess, backend: Backend)
     now = str(int(time.time()))
     body = event_body("same-body-id")
     for delivery in ("d-1", "d-2", "d-1"):
-        r = post(server, "/webhooks/github", body,
-                 {**hub_headers(HUB_SECRET, body), "x-github-delivery": delivery, "x-hub-timestamp": now})
+        r = post(
+            server,
+            "/webhooks/github",
+            body,
+            {**hub_headers(HUB_SECRET, body), "x-github-delivery": delivery, "x-hub-timestamp": now},
+        )
         assert r.status_code == 200, r.text
     stripe_body = json.dumps({"event_type": "invoice.paid", "id": "evt_stripe_1", "data": {}}).encode()
-    assert post(server, "/webhooks/stripe", stripe_body,
-                standard_headers(backend.secret, stripe_body)).json() == {"status": "acknowledged"}
+    assert post(server, "/webhooks/stripe", stripe_body, standard_headers(backend.secret, stripe_body)).json() == {
+        "status": "acknowledged"
+    }
     # webhook-id as the key: two different bodies with one message id are one event
     b1, b2 = event_body("x1"), event_body("x2")
-    assert post(server, "/webhooks/by-header", b1,
-                standard_headers(backend.secret, b1, msg_id="msg-7")).json()["status"] == "acknowledged"
-    assert post(server, "/webhooks/by-header", b2,
-                standard_headers(backend.secret, b2, msg_id="msg-7")).json()["status"] == "duplicate"
+    assert (
+        post(server, "/webhooks/by-header", b1, standard_headers(backend.secret, b1, msg_id="msg-7")).json()["status"]
+        == "acknowledged"
+    )
+    assert (
+        post(server, "/webhooks/by-header", b2, standard_headers(backend.secret, b2, msg_id="msg-7")).json()["status"]
+        == "duplicate"
+    )
     # rotation: the new and the old secret both verify while both are configured
     for i, secret in enumerate((backend.secret, OLD_SECRET)):
         b = event_body(f"rot-{i}")
         assert post(server, "/webhooks/rotating", b, standard_headers(secret, b)).status_code == 200
     keys = sorted((r["tenant"], r["dedup_key"]) for r in inbox_rows(backend))
-    assert keys == sorted([("github", "d-1"), ("github", "d-2"), ("stripe", "evt_stripe_1"),
-                           ("by-header", "msg-7"), ("rotating", "rot-0"), ("rotating", "rot-1")])
+    assert keys == sorted(
+        [
+            ("github", "d-1"),
+            ("github", "d-2"),
+            ("stripe", "evt_stripe_1"),
+            ("by-header", "msg-7"),
+            ("rotating", "rot-0"),
+            ("rotating", "rot-1"),
+        ]
+    )
 
 
 def test_full_inbox_answers_503_with_retry_after(backend: Backend) -> None:
-    proc = ServerProcess(backend.settings_env(COZEGATE_WORKERS="0", COZEGATE_INBOX_MAX_DEPTH="2"),
-                         backend.tmp / "server.log").start()
+    proc = ServerProcess(
+        backend.settings_env(COZEGATE_WORKERS="0", COZEGATE_INBOX_MAX_DEPTH="2"), backend.tmp / "server.log"
+    ).start()
     try:
         statuses = []
         for i in range(3):
@@ -154,7 +266,7 @@ def test_full_inbox_answers_503_with_retry_after(backend: Backend) -> None:
         assert int(statuses[2].headers["retry-after"]) > 0
         assert len(inbox_rows(backend)) == 2
     finally:
-        assert proc.stop() == 0
+        assert proc.stop()
 
 
 def test_health_readiness_and_metrics(server: ServerProcess, backend: Backend) -> None:

@@ -35,4 +35,6 @@ def sink_rows(backend: Backend) -> dict[tuple[str, str], int]:
     if not path.exists():
         return {}
     with sqlite3.connect(path) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sink'").fetchone():
+            return {}  # the handler creates the table on its first event
         return {(t, k): n for t, k, n in conn.execute("SELECT tenant, dedup_key, deliveries FROM sink")}

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from standardwebhooks.webhooks import Webhook
 
 
-def standard_headers(secret: str, body: bytes, *, msg_id: str | None = None, timestamp: int | None = None) -> dict[str, str]:
+def standard_headers(
+    secret: str, body: bytes, *, msg_id: str | None = None, timestamp: int | None = None
+) -> dict[str, str]:
     msg_id = msg_id or "msg_" + secrets.token_hex(8)
     timestamp = int(time.time()) if timestamp is None else timestamp
     signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, UTC), body.decode())
@@ -31,7 +33,13 @@ def hub_headers(secret: str, body: bytes) -> dict[str, str]:
 def event_body(event_id: str, event_type: str = "message_create", **extra: object) -> bytes:
     import json
 
-    return json.dumps({
-        "event_type": event_type, "event_id": event_id, "conversation_id": "c1", "user_id": "u1",
-        "message": {"role": "user", "content": "hello"}, **extra,
-    }).encode()
+    return json.dumps(
+        {
+            "event_type": event_type,
+            "event_id": event_id,
+            "conversation_id": "c1",
+            "user_id": "u1",
+            "message": {"role": "user", "content": "hello"},
+            **extra,
+        }
+    ).encode()

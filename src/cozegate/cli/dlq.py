@@ -19,8 +19,10 @@ from cozegate.inbox.dead_letters import DeadLetterNotFoundError, DeadLetters
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, ensure_schema
 
-app = typer.Typer(help="Dead letters: events whose handler kept failing. List, show, replay or discard them.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Dead letters: events whose handler kept failing. List, show, replay or discard them.",
+    no_args_is_help=True,
+)
 console = Console()
 T = TypeVar("T")
 
@@ -64,8 +66,15 @@ def list_(
         return
     table = Table("id", "tenant", "event type", "key", "attempts", "dead since", "last error")
     for e in items:
-        table.add_row(str(e.id), e.tenant, e.event_type, e.dedup_key, str(e.attempts), _when(e.finished_at),
-                      (e.last_error or "")[:60])
+        table.add_row(
+            str(e.id),
+            e.tenant,
+            e.event_type,
+            e.dedup_key,
+            str(e.attempts),
+            _when(e.finished_at),
+            (e.last_error or "")[:60],
+        )
     console.print(table if items else "no dead letters")
 
 

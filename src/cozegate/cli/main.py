@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from cozegate.cli import dlq, webhook
 from cozegate.observability import configure_logging
@@ -60,4 +61,9 @@ def migrate() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
+        typer.echo("cozegate: invalid configuration (COZEGATE_* variables or .env):\n" + "\n".join(lines), err=True)
+        raise SystemExit(2) from None

@@ -18,13 +18,29 @@ def run_server(settings: Settings) -> None:
         from granian.constants import Interfaces, Loops
 
         Granian(
-            APP_FACTORY, factory=True, address=settings.host, port=settings.port, interface=Interfaces.ASGI,
-            loop=Loops.uvloop, workers=1, log_access=False, log_dictconfig=None, backlog=2048,
+            APP_FACTORY,
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            loop=Loops.uvloop,
+            workers=1,
+            log_access=False,
+            log_dictconfig=None,
+            backlog=2048,
         ).serve()
     else:
         import uvicorn
 
         uvicorn.run(
-            APP_FACTORY, factory=True, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-            lifespan="on", access_log=False, log_config=None, backlog=2048,
+            APP_FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            backlog=2048,
         )

@@ -15,11 +15,14 @@ from cozegate.ingress import sign_hub, sign_standard
 from cozegate.settings import Settings
 from cozegate.tenants import DEFAULT_TENANT, TenantRegistry
 
-app = typer.Typer(help="Sign or send test webhooks with a tenant's secret (from the tenants file).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Sign or send test webhooks with a tenant's secret (from the tenants file).", no_args_is_help=True
+)
 
-EXAMPLE = '{"event_type":"message_create","event_id":"evt-1","conversation_id":"c1","user_id":"u1",' \
-          '"message":{"role":"user","content":"hello"}}'
+EXAMPLE = (
+    '{"event_type":"message_create","event_id":"evt-1","conversation_id":"c1","user_id":"u1",'
+    '"message":{"role":"user","content":"hello"}}'
+)
 
 
 def _signed_headers(tenant_name: str, body: bytes) -> dict[str, str]:
@@ -33,8 +36,11 @@ def _signed_headers(tenant_name: str, body: bytes) -> dict[str, str]:
     headers = {"content-type": "application/json"}
     if tenant.scheme == "standard":
         msg_id = "msg_" + secrets.token_hex(8)
-        headers |= {"webhook-id": msg_id, "webhook-timestamp": str(now),
-                    "webhook-signature": sign_standard(key, msg_id, now, body)}
+        headers |= {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(now),
+            "webhook-signature": sign_standard(key, msg_id, now, body),
+        }
     else:
         headers["x-hub-signature-256"] = sign_hub(key, body)
         if tenant.timestamp_header:

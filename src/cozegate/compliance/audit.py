@@ -31,8 +31,13 @@ class AuditLog:
         details: dict[str, Any] | None = None,
     ) -> None:
         stmt = insert(audit_log).values(
-            at=time.time(), actor=actor, action=action, tenant=tenant, target=target,
-            request_id=request_id, details=json.dumps(details or {}, sort_keys=True),
+            at=time.time(),
+            actor=actor,
+            action=action,
+            tenant=tenant,
+            target=target,
+            request_id=request_id,
+            details=json.dumps(details or {}, sort_keys=True),
         )
         await self._db.write(lambda conn: conn.execute(stmt))
 

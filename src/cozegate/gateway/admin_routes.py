@@ -30,8 +30,7 @@ def admin_routes(
             try:
                 actor = admin_actor(request, admin_token)
             except AdminAuthError as exc:
-                return error_response(401, "unauthorized", exc.message, rid,
-                                      headers={"www-authenticate": "Bearer"})
+                return error_response(401, "unauthorized", exc.message, rid, headers={"www-authenticate": "Bearer"})
             try:
                 return await handler(request, actor)
             except DeadLetterNotFoundError as exc:
@@ -52,8 +51,13 @@ def admin_routes(
         limit = int(q.get("limit", "50"))
         if not 1 <= limit <= 500:
             raise ValueError("limit must be between 1 and 500")
-        items = await dead_letters.list(actor=actor, tenant=q.get("tenant"), after_id=int(q.get("after_id", "0")),
-                                        limit=limit, request_id=_request_id(request))
+        items = await dead_letters.list(
+            actor=actor,
+            tenant=q.get("tenant"),
+            after_id=int(q.get("after_id", "0")),
+            limit=limit,
+            request_id=_request_id(request),
+        )
         next_after = items[-1].id if len(items) == limit else None
         return JSONResponse({"items": [e.summary() for e in items], "next_after_id": next_after})
 

@@ -20,7 +20,12 @@ def error_bytes(code: str, message: str, request_id: str, details: Any = None) -
 
 
 def error_response(
-    status: int, code: str, message: str, request_id: str, *, details: Any = None,
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    *,
+    details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_payload(code, message, request_id, details), status_code=status, headers=headers)

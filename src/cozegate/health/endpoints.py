@@ -37,7 +37,8 @@ def health_routes(db: Database, redis: aioredis.Redis | None, accepting: Callabl
                 checks["redis"] = f"failed: {exc.__class__.__name__}"
         checks["accepting"] = "ok" if accepting() else "failed: shutting down"
         ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+        )
 
     return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]

@@ -11,8 +11,14 @@ from cozegate.inbox.store import InboxStore
 
 class AuditRecorder(Protocol):
     async def record(
-        self, *, actor: str, action: str, tenant: str | None = ..., target: str | None = ...,
-        request_id: str | None = ..., details: dict[str, object] | None = ...,
+        self,
+        *,
+        actor: str,
+        action: str,
+        tenant: str | None = ...,
+        target: str | None = ...,
+        request_id: str | None = ...,
+        details: dict[str, object] | None = ...,
     ) -> None: ...
 
 
@@ -26,11 +32,21 @@ class DeadLetters:
         self._audit = audit
 
     async def list(
-        self, *, actor: str, tenant: str | None = None, after_id: int = 0, limit: int = 50,
+        self,
+        *,
+        actor: str,
+        tenant: str | None = None,
+        after_id: int = 0,
+        limit: int = 50,
         request_id: str | None = None,
     ) -> list[StoredEvent]:
-        await self._audit.record(actor=actor, action="dead_letter.list", tenant=tenant, request_id=request_id,
-                                 details={"after_id": after_id, "limit": limit})
+        await self._audit.record(
+            actor=actor,
+            action="dead_letter.list",
+            tenant=tenant,
+            request_id=request_id,
+            details={"after_id": after_id, "limit": limit},
+        )
         return await self._store.list_by_status(Status.DEAD, tenant=tenant, after_id=after_id, limit=limit)
 
     async def _dead(self, event_id: int) -> StoredEvent:
@@ -41,22 +57,37 @@ class DeadLetters:
 
     async def show(self, event_id: int, *, actor: str, request_id: str | None = None) -> StoredEvent:
         event = await self._dead(event_id)
-        await self._audit.record(actor=actor, action="dead_letter.show", tenant=event.tenant,
-                                 target=str(event_id), request_id=request_id)
+        await self._audit.record(
+            actor=actor,
+            action="dead_letter.show",
+            tenant=event.tenant,
+            target=str(event_id),
+            request_id=request_id,
+        )
         return event
 
     async def replay(self, event_id: int, *, actor: str, request_id: str | None = None) -> StoredEvent:
         event = await self._dead(event_id)
         if not await self._store.replay(event_id, time.time()):
             raise DeadLetterNotFoundError(event_id)
-        await self._audit.record(actor=actor, action="dead_letter.replay", tenant=event.tenant,
-                                 target=str(event_id), request_id=request_id)
+        await self._audit.record(
+            actor=actor,
+            action="dead_letter.replay",
+            tenant=event.tenant,
+            target=str(event_id),
+            request_id=request_id,
+        )
         return event
 
     async def discard(self, event_id: int, *, actor: str, request_id: str | None = None) -> StoredEvent:
         event = await self._dead(event_id)
         if not await self._store.discard(event_id, time.time()):
             raise DeadLetterNotFoundError(event_id)
-        await self._audit.record(actor=actor, action="dead_letter.discard", tenant=event.tenant,
-                                 target=str(event_id), request_id=request_id)
+        await self._audit.record(
+            actor=actor,
+            action="dead_letter.discard",
+            tenant=event.tenant,
+            target=str(event_id),
+            request_id=request_id,
+        )
         return event

@@ -86,5 +86,9 @@ class StoredEvent:
         }
 
     def detail(self) -> dict[str, Any]:
-        return {**self.summary(), "request_id": self.request_id, "attempt_log": self.attempt_log,
-                "payload": self.payload}
+        return {
+            **self.summary(),
+            "request_id": self.request_id,
+            "attempt_log": self.attempt_log,
+            "payload": self.payload,
+        }

@@ -51,7 +51,9 @@ class Inbox:
         self._max_backlog = max_backlog
         self._depth_refresh = depth_refresh_seconds
         self._inserts: Batcher[NewEvent, SubmitOutcome] = Batcher(
-            self._commit_new, max_batch=batch_size, name="inbox-insert",
+            self._commit_new,
+            max_batch=batch_size,
+            name="inbox-insert",
             on_flushed=metrics.INBOX_GROUP_COMMIT_SIZE.observe,
         )
         self.completions: Batcher[Completion, bool] = Batcher(
@@ -97,8 +99,9 @@ class Inbox:
 
     async def _commit_new(self, events: Sequence[NewEvent]) -> list[SubmitOutcome]:
         outcomes = await self.store.insert_batch(events)
-        accepted = [(e.tenant, e.dedup_key) for e, o in zip(events, outcomes, strict=True)
-                    if o is SubmitOutcome.ACCEPTED]
+        accepted = [
+            (e.tenant, e.dedup_key) for e, o in zip(events, outcomes, strict=True) if o is SubmitOutcome.ACCEPTED
+        ]
         self._pending_depth += len(accepted)
         for listener in self._listeners:
             listener()

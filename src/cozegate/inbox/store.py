@@ -15,8 +15,15 @@ from cozegate.storage import Database
 from cozegate.storage.schema import inbox_events as t
 
 _CLAIM_COLUMNS = (
-    t.c.id, t.c.tenant, t.c.dedup_key, t.c.event_type, t.c.payload, t.c.request_id, t.c.received_at,
-    t.c.attempts, t.c.attempt_log,
+    t.c.id,
+    t.c.tenant,
+    t.c.dedup_key,
+    t.c.event_type,
+    t.c.payload,
+    t.c.request_id,
+    t.c.received_at,
+    t.c.attempts,
+    t.c.attempt_log,
 )
 
 
@@ -47,26 +54,11 @@ class InboxStore:
     # -- ingestion ------------------------------------------------------------------------------
     async def insert_batch(self, events: Sequence[NewEvent]) -> list[SubmitOutcome]:
         """Store new events in one transaction; duplicates (stored or within the batch) are not stored."""
-        rows: list[dict[str, Any]] = []
-        first_seen: set[tuple[str, str]] = set()
+        unique: dict[tuple[str, str], NewEvent] = {}
         for e in events:
-            key = (e.tenant, e.dedup_key)
-            if key in first_seen:
-                continue
-            first_seen.add(key)
-            rows.append(
-                {
-                    "tenant": e.tenant, "dedup_key": e.dedup_key, "event_type": e.event_type,
-                    "payload": e.payload, "request_id": e.request_id, "received_at": e.received_at,
-                    "status": Status.PENDING.value, "attempts": 0, "available_at": e.received_at,
-                    "attempt_log": "[]",
-                }
-            )
-
-        def work(conn: Connection) -> set[tuple[str, str]]:
-            return {(r[0], r[1]) for r in conn.execute(self._insert, rows)}
-
-        inserted = await self._db.write(work)
+            unique.setdefault((e.tenant, e.dedup_key), e)
+        insert = _insert_sqlite if self._db.is_sqlite else self._insert_returning
+        inserted = await self._db.write(lambda conn: insert(conn, list(unique.values())))
         outcomes = []
         for e in events:
             key = (e.tenant, e.dedup_key)
@@ -76,6 +68,25 @@ class InboxStore:
             else:
                 outcomes.append(SubmitOutcome.DUPLICATE)
         return outcomes
+
+    def _insert_returning(self, conn: Connection, events: list[NewEvent]) -> set[tuple[str, str]]:
+        """PostgreSQL: one multi-row ``INSERT .. ON CONFLICT DO NOTHING RETURNING``; safe across replicas."""
+        rows = [
+            {
+                "tenant": e.tenant,
+                "dedup_key": e.dedup_key,
+                "event_type": e.event_type,
+                "payload": e.payload,
+                "request_id": e.request_id,
+                "received_at": e.received_at,
+                "status": Status.PENDING.value,
+                "attempts": 0,
+                "available_at": e.received_at,
+                "attempt_log": "[]",
+            }
+            for e in events
+        ]
+        return {(r[0], r[1]) for r in conn.execute(self._insert, rows)}
 
     # -- workers --------------------------------------------------------------------------------
     async def claim(self, owner: str, limit: int, now: float, lease_seconds: float) -> list[Event]:
@@ -92,7 +103,9 @@ class InboxStore:
             update(t)
             .where(t.c.id.in_(due.scalar_subquery()))
             .values(
-                status=Status.PROCESSING.value, lease_owner=owner, available_at=now + lease_seconds,
+                status=Status.PROCESSING.value,
+                lease_owner=owner,
+                available_at=now + lease_seconds,
                 attempts=t.c.attempts + 1,
             )
             .returning(*_CLAIM_COLUMNS)
@@ -100,8 +113,14 @@ class InboxStore:
         rows = await self._db.write(lambda conn: conn.execute(stmt).all())
         events = [
             Event(
-                id=r.id, tenant=r.tenant, dedup_key=r.dedup_key, event_type=r.event_type, payload_text=r.payload,
-                request_id=r.request_id, received_at=r.received_at, attempt=r.attempts,
+                id=r.id,
+                tenant=r.tenant,
+                dedup_key=r.dedup_key,
+                event_type=r.event_type,
+                payload_text=r.payload,
+                request_id=r.request_id,
+                received_at=r.received_at,
+                attempt=r.attempts,
                 attempt_log=json.loads(r.attempt_log),
             )
             for r in rows
@@ -176,6 +195,39 @@ class InboxStore:
         return await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1)
 
 
+_SQLITE_EXISTING = "SELECT dedup_key FROM inbox_events WHERE tenant = ? AND dedup_key IN ({})"
+_SQLITE_INSERT = (
+    "INSERT INTO inbox_events (tenant, dedup_key, event_type, payload, request_id, received_at, status, attempts,"
+    " available_at, attempt_log) VALUES {}"
+)
+_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, 'pending', 0, ?, '[]')"
+
+
+def _insert_sqlite(conn: Connection, events: list[NewEvent]) -> set[tuple[str, str]]:
+    """SQLite: look up existing keys, then insert the rest, each in one statement.
+
+    Safe because every SQLite write runs on the one writer connection. Two statements with one
+    step each (instead of a RETURNING step per row) keep the writer thread's GIL hand-offs few:
+    under load each hand-off can wait for the event loop's switch interval.
+    """
+    by_tenant: dict[str, list[str]] = {}
+    for e in events:
+        by_tenant.setdefault(e.tenant, []).append(e.dedup_key)
+    existing: set[tuple[str, str]] = set()
+    for tenant, keys in by_tenant.items():  # one indexed lookup per tenant in the batch (usually one)
+        sql = _SQLITE_EXISTING.format(",".join("?" * len(keys)))
+        existing.update((tenant, r[0]) for r in conn.exec_driver_sql(sql, (tenant, *keys)))
+    fresh = [e for e in events if (e.tenant, e.dedup_key) not in existing]
+    if fresh:
+        params = tuple(
+            v
+            for e in fresh
+            for v in (e.tenant, e.dedup_key, e.event_type, e.payload, e.request_id, e.received_at, e.received_at)
+        )
+        conn.exec_driver_sql(_SQLITE_INSERT.format(",".join([_SQLITE_ROW] * len(fresh))), params)
+    return {(e.tenant, e.dedup_key) for e in fresh}
+
+
 def _finish(conn: Connection, c: Completion) -> bool:
     values: dict[str, Any] = {"status": c.status.value, "lease_owner": None}
     if c.status is Status.PENDING:
@@ -197,8 +249,17 @@ def _finish(conn: Connection, c: Completion) -> bool:
 def _stored(row: Row[Any]) -> StoredEvent:
     m = row._mapping
     return StoredEvent(
-        id=m["id"], tenant=m["tenant"], dedup_key=m["dedup_key"], event_type=m["event_type"], status=m["status"],
-        attempts=m["attempts"], received_at=m["received_at"], available_at=m["available_at"],
-        finished_at=m["finished_at"], last_error=m["last_error"], attempt_log=json.loads(m["attempt_log"]),
-        request_id=m["request_id"], payload=m["payload"],
+        id=m["id"],
+        tenant=m["tenant"],
+        dedup_key=m["dedup_key"],
+        event_type=m["event_type"],
+        status=m["status"],
+        attempts=m["attempts"],
+        received_at=m["received_at"],
+        available_at=m["available_at"],
+        finished_at=m["finished_at"],
+        last_error=m["last_error"],
+        attempt_log=json.loads(m["attempt_log"]),
+        request_id=m["request_id"],
+        payload=m["payload"],
     )

@@ -126,9 +126,7 @@ class WorkerPool:
         started = time.perf_counter()
         if handler is None:
             log.debug("no handler for event type %s", event.event_type)
-            await self._inbox.completions.submit(
-                Completion(event.id, self.owner, Status.DONE, self._clock())
-            )
+            await self._inbox.completions.submit(Completion(event.id, self.owner, Status.DONE, self._clock()))
             return
         try:
             async with asyncio.timeout(self._timeout):
@@ -138,8 +136,13 @@ class WorkerPool:
         except Exception as exc:
             metrics.INBOX_PROCESSING_SECONDS.labels(label, "error").observe(time.perf_counter() - started)
             error = _describe(exc)
-            log.warning("handler for %s failed (attempt %d): %s", event.event_type, event.attempt, error,
-                        extra={"event_id": event.id, "tenant": event.tenant})
+            log.warning(
+                "handler for %s failed (attempt %d): %s",
+                event.event_type,
+                event.attempt,
+                error,
+                extra={"event_id": event.id, "tenant": event.tenant},
+            )
             await self._finish_failed(event, label, error, dead=self._retry.exhausted(event.attempt))
             return
         metrics.INBOX_PROCESSING_SECONDS.labels(label, "ok").observe(time.perf_counter() - started)
@@ -150,13 +153,20 @@ class WorkerPool:
         history = [*event.attempt_log, {"attempt": event.attempt, "at": now, "error": error}]
         if dead:
             metrics.INBOX_DEAD_LETTERS.labels(label).inc()
-            completion = Completion(event.id, self.owner, Status.DEAD, now, error=error,
-                                    attempt_log=json.dumps(history))
+            completion = Completion(
+                event.id, self.owner, Status.DEAD, now, error=error, attempt_log=json.dumps(history)
+            )
         else:
             metrics.INBOX_RETRIES.labels(label).inc()
-            completion = Completion(event.id, self.owner, Status.PENDING, now,
-                                    retry_at=now + self._retry.delay(event.attempt), error=error,
-                                    attempt_log=json.dumps(history))
+            completion = Completion(
+                event.id,
+                self.owner,
+                Status.PENDING,
+                now,
+                retry_at=now + self._retry.delay(event.attempt),
+                error=error,
+                attempt_log=json.dumps(history),
+            )
         await self._inbox.completions.submit(completion)
 
 

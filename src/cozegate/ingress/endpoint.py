@@ -6,6 +6,7 @@ No framework objects and no logging above debug here: this path is benchmarked.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from cozegate.inbox import (
     SubmitOutcome,
 )
 from cozegate.ingress.envelope import EnvelopeError, dedup_key, parse_envelope
+from cozegate.ingress.headers import RawHeaders
 from cozegate.ingress.signatures import SignatureError, verify_hub, verify_standard
 from cozegate.observability import metrics
 from cozegate.tenants import DEFAULT_TENANT, TenantRegistry
@@ -52,8 +54,15 @@ def _json_content_type(value: str | None) -> bool:
 
 
 class _Reject(Exception):
-    def __init__(self, status: int, code: str, message: str, *, details: Any = None,
-                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: Any = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
         self.headers = headers or []
@@ -74,38 +83,43 @@ class WebhookEndpoint:
         self._max_body = max_body_bytes
         self._window = replay_window_seconds
         self._clock = clock
+        self._counters = _Counters()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = RawHeaders(scope["headers"])
         request_id = request_id_from(headers.get("x-request-id"))
         rid = request_id.encode()
         try:
             status, body = await self._handle(scope, receive, headers, request_id)
             extra: list[tuple[bytes, bytes]] = []
         except _Reject as reject:
-            metrics.WEBHOOK_REJECTED.labels(reject.code).inc()
+            self._counters.rejected(reject.code).inc()
             status = reject.status
             body = error_bytes(reject.code, reject.message, request_id, reject.details)
             extra = reject.headers
         except _ClientGone:
             return
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [_JSON, (b"content-length", str(len(body)).encode()), (b"x-request-id", rid), *extra],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    _JSON,
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", rid),
+                    *extra,
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
-    async def _handle(
-        self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str
-    ) -> tuple[int, bytes]:
+    async def _handle(self, scope: Scope, receive: Receive, headers: RawHeaders, request_id: str) -> tuple[int, bytes]:
         path: str = scope["path"]
-        tenant_name = DEFAULT_TENANT if path == SEED_PATH else path[len(WEBHOOKS_PREFIX):]
+        tenant_name = DEFAULT_TENANT if path == SEED_PATH else path[len(WEBHOOKS_PREFIX) :]
         tenant = self._tenants().ingress(tenant_name) if "/" not in tenant_name else None
-        metrics.WEBHOOK_RECEIVED.labels(tenant.name if tenant else "unknown").inc()
+        self._counters.received(tenant.name if tenant else "unknown").inc()
         if scope["method"] != "POST":
-            raise _Reject(405, "method_not_allowed", "webhooks are delivered with POST",
-                          headers=[(b"allow", b"POST")])
+            raise _Reject(405, "method_not_allowed", "webhooks are delivered with POST", headers=[(b"allow", b"POST")])
         if tenant is None:
             raise _Reject(404, "unknown_tenant", f"no tenant named {tenant_name!r} is configured")
         if not _json_content_type(headers.get("content-type")):
@@ -118,14 +132,20 @@ class WebhookEndpoint:
             if tenant.scheme == "standard":
                 verify_standard(keys, headers, body, now=now, window=self._window)
             else:
-                verify_hub(keys, headers, body, now=now, window=self._window,
-                           timestamp_header=tenant.timestamp_header)
+                verify_hub(
+                    keys,
+                    headers,
+                    body,
+                    now=now,
+                    window=self._window,
+                    timestamp_header=tenant.timestamp_header,
+                )
         except SignatureError as exc:
             raise _Reject(401, exc.code, exc.message) from None
 
         try:
-            envelope, data, text = parse_envelope(body)
-            key = dedup_key(tenant.dedup, envelope, data, headers)
+            envelope, text = parse_envelope(body)
+            key = dedup_key(tenant.dedup, envelope, text, headers)
         except EnvelopeError as exc:
             raise _Reject(exc.status, exc.code, exc.message, details=exc.details) from None
 
@@ -133,19 +153,31 @@ class WebhookEndpoint:
         try:
             outcome = await self._inbox.submit(event)
         except InboxFullError as exc:
-            raise _Reject(503, "inbox_full", "too many events are waiting to be processed; retry later",
-                          headers=[(b"retry-after", str(exc.retry_after).encode())]) from None
+            raise _Reject(
+                503,
+                "inbox_full",
+                "too many events are waiting to be processed; retry later",
+                headers=[(b"retry-after", str(exc.retry_after).encode())],
+            ) from None
         except InboxOverloadedError as exc:
-            raise _Reject(429, "ingress_overloaded", "too many events are being stored right now; retry shortly",
-                          headers=[(b"retry-after", str(exc.retry_after).encode())]) from None
+            raise _Reject(
+                429,
+                "ingress_overloaded",
+                "too many events are being stored right now; retry shortly",
+                headers=[(b"retry-after", str(exc.retry_after).encode())],
+            ) from None
         except StorageUnavailableError as exc:
             log.warning("event not stored: %s", exc.__cause__.__class__.__name__)
-            raise _Reject(503, "storage_unavailable", "the event could not be stored; nothing was kept, retry",
-                          headers=[(b"retry-after", str(exc.retry_after).encode())]) from None
+            raise _Reject(
+                503,
+                "storage_unavailable",
+                "the event could not be stored; nothing was kept, retry",
+                headers=[(b"retry-after", str(exc.retry_after).encode())],
+            ) from None
         if outcome is SubmitOutcome.ACCEPTED:
-            metrics.WEBHOOK_ACCEPTED.labels(tenant.name).inc()
+            self._counters.accepted(tenant.name).inc()
             return 200, _ACK
-        metrics.WEBHOOK_DUPLICATES.labels(tenant.name).inc()
+        self._counters.duplicates(tenant.name).inc()
         return 200, _DUPLICATE
 
     async def _read_body(self, receive: Receive, content_length: str | None) -> bytes:
@@ -174,3 +206,13 @@ class WebhookEndpoint:
 
 class _ClientGone(Exception):
     pass
+
+
+class _Counters:
+    """Labelled metric children looked up once per label value (labels() is not free on the hot path)."""
+
+    def __init__(self) -> None:
+        self.received = functools.cache(metrics.WEBHOOK_RECEIVED.labels)
+        self.accepted = functools.cache(metrics.WEBHOOK_ACCEPTED.labels)
+        self.duplicates = functools.cache(metrics.WEBHOOK_DUPLICATES.labels)
+        self.rejected = functools.cache(metrics.WEBHOOK_REJECTED.labels)

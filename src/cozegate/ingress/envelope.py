@@ -41,32 +41,29 @@ class EnvelopeError(Exception):
         self.details = details
 
 
-def parse_envelope(body: bytes) -> tuple[EventEnvelope, dict[str, Any], str]:
-    """Parse and type-check a body; returns the envelope, the JSON object and the body text.
+def parse_envelope(body: bytes) -> tuple[EventEnvelope, str]:
+    """Parse and type-check a body in one pass; returns the envelope and the body text.
 
     Malformed JSON (or not UTF-8) → 400, wrong shape or types → 422.
     """
     try:
         text = body.decode("utf-8")
-        data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EnvelopeError(400, "malformed_json", f"the body is not valid UTF-8 JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise EnvelopeError(422, "invalid_event", "the body must be a JSON object")
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError(400, "malformed_json", f"the body is not UTF-8: {exc}") from None
     try:
-        return EventEnvelope.model_validate(data), data, text
+        return EventEnvelope.model_validate_json(text), text
     except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise EnvelopeError(400, "malformed_json", f"the body is not valid JSON: {errors[0]['msg']}") from None
+        if errors and errors[0]["type"] == "model_type" and not errors[0]["loc"]:
+            raise EnvelopeError(422, "invalid_event", "the body must be a JSON object") from None
+        details = [{"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]} for err in errors]
         fields = ", ".join(d["field"] for d in details)
         raise EnvelopeError(422, "invalid_event", f"fields with wrong type or value: {fields}", details) from None
 
 
-def dedup_key(
-    source: DedupKeySource, envelope: EventEnvelope, data: Mapping[str, Any], headers: Mapping[str, str]
-) -> str:
+def dedup_key(source: DedupKeySource, envelope: EventEnvelope, text: str, headers: Mapping[str, str]) -> str:
     """The idempotency key of an event, from the body path or header the tenant configured."""
     value: Any
     if source.source == "header":
@@ -76,7 +73,7 @@ def dedup_key(
         value = envelope.event_id
         where = "body field event_id"
     else:
-        value = data
+        value = json.loads(text)  # only senders with a custom key path pay for a second parse
         for part in source.path.split("."):
             value = value.get(part) if isinstance(value, Mapping) else None
         where = f"body field {source.path}"

@@ -51,7 +51,8 @@ def _check_window(timestamp: int, now: float, window: float) -> None:
     if abs(now - timestamp) > window:
         raise SignatureError(
             "stale_timestamp",
-            f"timestamp is {int(now - timestamp)} s from server time; allowed ±{int(window)} s: resend with a fresh one",
+            f"timestamp is {int(now - timestamp)} s from server time; allowed ±{int(window)} s: "
+            "resend with a fresh one",
         )
 
 
@@ -73,7 +74,8 @@ def verify_standard(
     raw_sig = headers.get(STANDARD_SIGNATURE)
     if not (msg_id and raw_ts and raw_sig):
         raise SignatureError(
-            "missing_signature", "Standard Webhooks needs webhook-id, webhook-timestamp and webhook-signature headers"
+            "missing_signature",
+            "Standard Webhooks needs webhook-id, webhook-timestamp and webhook-signature headers",
         )
     provided = []
     for part in raw_sig.split():

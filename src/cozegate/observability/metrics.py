@@ -10,11 +10,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-WEBHOOK_RECEIVED = Counter(
-    "cozegate_webhook_received", "Webhook requests received.", ["tenant"], registry=REGISTRY
-)
+WEBHOOK_RECEIVED = Counter("cozegate_webhook_received", "Webhook requests received.", ["tenant"], registry=REGISTRY)
 WEBHOOK_ACCEPTED = Counter(
-    "cozegate_webhook_accepted", "Webhook events durably stored and acknowledged.", ["tenant"], registry=REGISTRY
+    "cozegate_webhook_accepted",
+    "Webhook events durably stored and acknowledged.",
+    ["tenant"],
+    registry=REGISTRY,
 )
 WEBHOOK_DUPLICATES = Counter(
     "cozegate_webhook_duplicates", "Webhook events acknowledged as duplicates.", ["tenant"], registry=REGISTRY
@@ -35,7 +36,9 @@ INBOX_PROCESSING_SECONDS = Histogram(
     ["event_type", "outcome"],
     registry=REGISTRY,
 )
-INBOX_RETRIES = Counter("cozegate_inbox_retries", "Handler attempts scheduled for retry.", ["event_type"], registry=REGISTRY)
+INBOX_RETRIES = Counter(
+    "cozegate_inbox_retries", "Handler attempts scheduled for retry.", ["event_type"], registry=REGISTRY
+)
 INBOX_DEAD_LETTERS = Counter(
     "cozegate_inbox_dead_letters", "Events moved to the dead-letter state.", ["event_type"], registry=REGISTRY
 )

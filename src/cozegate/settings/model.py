@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".cozegate")
@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     state_dir: Path = Field(DEFAULT_STATE_DIR, description="Folder for the embedded database and generated files.")
     host: str = Field("127.0.0.1", description="Address `cozegate serve` listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port `cozegate serve` listens on.")
-    server: Literal["granian", "uvicorn"] = Field("granian", description="HTTP server that runs the ASGI app.")
+    server: Literal["granian", "uvicorn"] = Field("uvicorn", description="HTTP server that runs the ASGI app.")
     log_level: str = Field("INFO", description="Root log level (JSON logs to stdout).")
     log_format: Literal["json", "text"] = Field("json", description="`json` for machines, `text` for humans.")
 
@@ -36,15 +36,17 @@ class Settings(BaseSettings):
         None, description="PostgreSQL schema for all tables (search_path). Unset: the server default."
     )
     auto_migrate: bool | None = Field(
-        None, description="Run migrations at start. Unset: yes on SQLite, no on PostgreSQL (run `cozegate migrate`)."
+        None,
+        description="Run migrations at start. Unset: yes on SQLite, no on PostgreSQL (run `cozegate migrate`).",
     )
     redis_url: str | None = Field(None, description="Redis URL (fast-path dedup, shared cache). Unset: in-process.")
     redis_prefix: str = Field("cozegate:", description="Prefix of every Redis key this process writes.")
 
     # --- ingress -------------------------------------------------------------------------------
     tenants_file: Path | None = Field(
-        None, description="YAML file of tenants and their webhook secrets. Unset: `<state_dir>/tenants.yaml`, "
-        "created with a fresh `default` tenant secret on first start."
+        None,
+        description="YAML file of tenants and their webhook secrets. Unset: `<state_dir>/tenants.yaml`, "
+        "created with a fresh `default` tenant secret on first start.",
     )
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest webhook body accepted (413 above).")
     replay_window_seconds: int = Field(300, gt=0, description="Allowed age (and future skew) of a signed timestamp.")
@@ -80,6 +82,15 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+    @model_validator(mode="after")
+    def _lease_outlives_handler(self) -> Settings:
+        if self.lease_seconds <= self.handler_timeout_seconds:
+            raise ValueError(
+                "COZEGATE_LEASE_SECONDS must be longer than COZEGATE_HANDLER_TIMEOUT_SECONDS, "
+                "or a running handler's event could be claimed a second time"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

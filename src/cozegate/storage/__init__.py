@@ -6,4 +6,11 @@ from cozegate.storage.migrate import SchemaOutOfDateError, ensure_schema, upgrad
 from cozegate.storage.redis import create_redis
 
 __all__ = [
-    "Database","SchemaOutOfDateError", "backend_name", "create_engine", "create_redis", "ensure_schema", "upgrade_to_head"]
+    "Database",
+    "SchemaOutOfDateError",
+    "backend_name",
+    "create_engine",
+    "create_redis",
+    "ensure_schema",
+    "upgrade_to_head",
+]

@@ -70,7 +70,8 @@ class TenantConfig(BaseModel):
     secrets: list[SecretRef] = Field(min_length=1, max_length=2, description="Signing secrets; two during rotation.")
     dedup_key: DedupKeySource = Field(default_factory=DedupKeySource)
     timestamp_header: str | None = Field(
-        None, description="Hub scheme: header carrying the send time (Unix seconds) checked against the replay window."
+        None,
+        description="Hub scheme: header carrying the send time (Unix seconds) checked against the replay window.",
     )
 
     @field_validator("timestamp_header")
