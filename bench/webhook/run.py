@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -57,6 +58,21 @@ def parse_wrk(target: str, output: str) -> Result:
     non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     return Result(target, rps, p50, p99, int(non.group(1)) if non else 0, total)
+
+
+def pg_schema(url: str, sql: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
@@ -110,7 +126,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--server", choices=["granian", "uvicorn"], default="uvicorn")
     parser.add_argument("--workers", type=int, default=16, help="cozegate handler workers (0: ingest only)")
-    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--database-url", default=None, help="default: a fresh SQLite file; PostgreSQL runs in a fresh schema"
+    )
+    parser.add_argument("--redis-url", default=None, help="Redis for the fast-path dedup (distributed mode)")
     args = parser.parse_args()
 
     build_dir = REPO / "build"
@@ -130,9 +149,17 @@ def main() -> None:
         "COZEGATE_WORKERS": str(args.workers),
         "COZEGATE_INBOX_MAX_DEPTH": "100000000",
     }
+    schema = None
     if args.database_url:
         env["COZEGATE_DATABASE_URL"] = args.database_url
         env["COZEGATE_AUTO_MIGRATE"] = "true"
+        if args.database_url.startswith("postgresql"):
+            schema = f"bench_{secrets.token_hex(4)}"
+            pg_schema(args.database_url, f'CREATE SCHEMA "{schema}"')
+            env["COZEGATE_DATABASE_SCHEMA"] = schema
+    if args.redis_url:
+        env["COZEGATE_REDIS_URL"] = args.redis_url
+        env["COZEGATE_REDIS_PREFIX"] = f"bench:{secrets.token_hex(4)}:"
     peer = subprocess.Popen([str(peer_bin)], env={**os.environ, "PEER_ADDR": f"127.0.0.1:{peer_port}"})
     gate = subprocess.Popen([str(Path(sys.executable).with_name("cozegate")), "serve"], env=env, cwd=work)
     results: dict[str, list[Result]] = {"peer": [], "cozegate": []}
@@ -181,6 +208,8 @@ def main() -> None:
         )
     )
     shutil.rmtree(work, ignore_errors=True)
+    if schema:
+        pg_schema(args.database_url, f'DROP SCHEMA "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

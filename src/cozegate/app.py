@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -61,6 +62,16 @@ class CozegateApp:
             await self._framework(scope, receive, send)
 
 
+def tune_garbage_collector() -> None:
+    """Collect young objects far less often and never rescan what start-up allocated.
+
+    Measured with bench/webhook: CPython's default thresholds (700, 10, 10) made full collections
+    over the start-up heap the main source of the ack path's p99 (about 50 ms, 8 ms without).
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def load_tenants(settings: Settings) -> TenantRegistry:
     path = settings.resolved_tenants_file
     if settings.tenants_file is None and ensure_tenants_file(path):
@@ -116,6 +127,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             await store.release_all_leases(time.time())
         await inbox.start()
         workers.start()
+        tune_garbage_collector()
         components.accepting = True
         log.info(
             "cozegate ready",

@@ -22,19 +22,24 @@ class FastDedup(Protocol):
 
 
 class MemoryFastDedup:
-    """Embedded: a bounded LRU of recently committed keys."""
+    """Embedded: a bounded LRU of recently committed keys.
+
+    Keys are flat strings, not tuples: strings are invisible to the cyclic garbage collector, so a
+    full cache does not lengthen collections.
+    """
 
     def __init__(self, capacity: int = 100_000) -> None:
-        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._keys: OrderedDict[str, None] = OrderedDict()
         self._capacity = capacity
 
     async def seen(self, tenant: str, key: str) -> bool:
-        return (tenant, key) in self._keys
+        return f"{tenant}\x00{key}" in self._keys
 
     async def remember(self, keys: Iterable[tuple[str, str]]) -> None:
-        for k in keys:
-            self._keys[k] = None
-            self._keys.move_to_end(k)
+        for tenant, key in keys:
+            flat = f"{tenant}\x00{key}"
+            self._keys[flat] = None
+            self._keys.move_to_end(flat)
         while len(self._keys) > self._capacity:
             self._keys.popitem(last=False)
 

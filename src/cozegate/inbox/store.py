@@ -129,8 +129,34 @@ class InboxStore:
         return events
 
     async def finish_batch(self, completions: Sequence[Completion]) -> list[bool]:
-        """Record finished attempts in one transaction; each only if its owner still holds the lease."""
-        return await self._db.write(lambda conn: [_finish(conn, c) for c in completions])
+        """Record finished attempts in one transaction; each only if its owner still holds the lease.
+
+        Successes (the bulk) are one ``UPDATE .. WHERE id IN (..)`` per lease owner; failures, which
+        carry their own error and history, one statement each.
+        """
+
+        def work(conn: Connection) -> list[bool]:
+            done_by_owner: dict[str, list[Completion]] = {}
+            for c in completions:
+                if c.status is Status.DONE and c.error is None and c.attempt_log is None:
+                    done_by_owner.setdefault(c.owner, []).append(c)
+            recorded: set[int] = set()
+            for owner, done in done_by_owner.items():
+                stmt = (
+                    update(t)
+                    .where(
+                        t.c.id.in_([c.event_id for c in done]),
+                        t.c.lease_owner == owner,
+                        t.c.status == Status.PROCESSING.value,
+                    )
+                    .values(status=Status.DONE.value, lease_owner=None, finished_at=max(c.finished_at for c in done))
+                    .returning(t.c.id)
+                )
+                recorded.update(conn.execute(stmt).scalars())
+            bulk = {c.event_id for done in done_by_owner.values() for c in done}
+            return [c.event_id in recorded if c.event_id in bulk else _finish(conn, c) for c in completions]
+
+        return await self._db.write(work)
 
     async def release(self, event_ids: Sequence[int], owner: str, now: float) -> int:
         """Give leased events back unprocessed (shutdown); the attempt does not count."""

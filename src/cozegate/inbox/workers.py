@@ -91,7 +91,8 @@ class WorkerPool:
     async def _dispatch_forever(self) -> None:
         while not self._stopping:
             free = self._concurrency - len(self._active)
-            if free <= 0:
+            # Claim in batches: while work is in flight, wait until a quarter of the slots are free.
+            if free <= 0 or (self._active and free < max(1, self._concurrency // 4)):
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
