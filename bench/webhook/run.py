@@ -22,13 +22,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from gen_requests import generate, new_secret  # noqa: E402
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -73,6 +77,17 @@ def pg_schema(url: str, sql: str) -> None:
             await conn.close()
 
     asyncio.run(run())
+
+
+def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
@@ -210,6 +225,12 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     if schema:
         pg_schema(args.database_url, f'DROP SCHEMA "{schema}" CASCADE')
+    if args.redis_url:
+        import redis
+
+        client = redis.Redis.from_url(args.redis_url)
+        for keys in _chunks(client.scan_iter(match=env["COZEGATE_REDIS_PREFIX"] + "*", count=10_000), 10_000):
+            client.delete(*keys)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
 
 
 class FastDedup(Protocol):
-    async def seen(self, tenant: str, key: str) -> bool: ...
+    async def seen_many(self, keys: Sequence[tuple[str, str]]) -> list[bool]: ...
 
     async def remember(self, keys: Iterable[tuple[str, str]]) -> None: ...
 
@@ -32,8 +32,8 @@ class MemoryFastDedup:
         self._keys: OrderedDict[str, None] = OrderedDict()
         self._capacity = capacity
 
-    async def seen(self, tenant: str, key: str) -> bool:
-        return f"{tenant}\x00{key}" in self._keys
+    async def seen_many(self, keys: Sequence[tuple[str, str]]) -> list[bool]:
+        return [f"{tenant}\x00{key}" in self._keys for tenant, key in keys]
 
     async def remember(self, keys: Iterable[tuple[str, str]]) -> None:
         for tenant, key in keys:
@@ -80,12 +80,14 @@ class RedisFastDedup:
     def _trip(self) -> None:
         self._skip_until = self._clock() + self._cooldown
 
-    async def seen(self, tenant: str, key: str) -> bool:
-        if not self.available:
-            return False
+    async def seen_many(self, keys: Sequence[tuple[str, str]]) -> list[bool]:
+        """One ``MGET`` for a whole group commit."""
+        if not self.available or not keys:
+            return [False] * len(keys)
         try:
             async with asyncio.timeout(self._timeout):
-                return bool(await self._client.exists(self._key(tenant, key)))
+                values = await self._client.mget([self._key(tenant, key) for tenant, key in keys])
+                return [v is not None for v in values]
         except BaseException:
             self._trip()
             raise

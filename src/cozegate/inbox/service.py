@@ -83,11 +83,6 @@ class Inbox:
 
     async def submit(self, event: NewEvent) -> SubmitOutcome:
         """Store ``event`` durably. Returns only after the commit (or raises, having stored nothing)."""
-        try:
-            if await self._fast_dedup.seen(event.tenant, event.dedup_key):
-                return SubmitOutcome.DUPLICATE
-        except Exception as exc:  # the fast path is optional; the database still decides
-            log.warning("fast-path dedup unavailable: %s", exc.__class__.__name__)
         if self._pending_depth >= self._max_depth:
             raise InboxFullError
         if self._inserts.backlog >= self._max_backlog:
@@ -98,11 +93,17 @@ class Inbox:
             raise StorageUnavailableError from exc
 
     async def _commit_new(self, events: Sequence[NewEvent]) -> list[SubmitOutcome]:
-        outcomes = await self.store.insert_batch(events)
-        accepted = [
-            (e.tenant, e.dedup_key) for e, o in zip(events, outcomes, strict=True) if o is SubmitOutcome.ACCEPTED
-        ]
-        self._pending_depth += len(accepted)
+        """One group commit. Keys the fast path already knows are duplicates without a database write."""
+        keys = [(e.tenant, e.dedup_key) for e in events]
+        try:
+            known = await self._fast_dedup.seen_many(keys)
+        except Exception as exc:  # the fast path is optional; the database still decides
+            log.warning("fast-path dedup unavailable: %s", exc.__class__.__name__)
+            known = [False] * len(events)
+        fresh = [e for e, k in zip(events, known, strict=True) if not k]
+        stored = iter(await self.store.insert_batch(fresh) if fresh else [])
+        outcomes = [SubmitOutcome.DUPLICATE if k else next(stored) for k in known]
+        self._pending_depth += outcomes.count(SubmitOutcome.ACCEPTED)
         for listener in self._listeners:
             listener()
         try:
