@@ -57,8 +57,8 @@ def parse_wrk(target: str, output: str) -> Result:
     if "Requests/sec" not in output or "99%" not in output:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
     non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     return Result(target, rps, p50, p99, int(non.group(1)) if non else 0, total)
