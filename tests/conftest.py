@@ -49,6 +49,7 @@ class Backend:
     tmp: Path
     secret: str
     extra_tenants: dict[str, Any] = field(default_factory=dict)
+    default_tenant: dict[str, Any] = field(default_factory=dict)  # more settings of tenant `default`
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,7 +57,7 @@ class Backend:
 
     def write_tenants(self) -> Path:
         path = self.tmp / "tenants.yaml"
-        tenants = {"default": {"secrets": [{"value": self.secret}]}, **self.extra_tenants}
+        tenants = {"default": {"secrets": [{"value": self.secret}], **self.default_tenant}, **self.extra_tenants}
         path.write_text(yaml.safe_dump({"tenants": tenants}))
         return path
 

@@ -9,21 +9,31 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import httpx
 import redis.asyncio as aioredis
+from cozepy import AsyncTokenAuth
+from cozepy.auth import Auth
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cozegate.compliance import AuditLog
+from cozegate.conversations.pipeline import REPLY_EVENT, MessagePipeline
+from cozegate.conversations.replies import ReplyDelivery
+from cozegate.conversations.store import ConversationStore
+from cozegate.coze import COZE_COM, CozeClient, CozeCredentials, CozeRetryPolicy
 from cozegate.gateway.admin_routes import admin_routes
+from cozegate.gateway.conversation_routes import conversation_routes
 from cozegate.gateway.request_context import RequestIdMiddleware
 from cozegate.health import health_routes
 from cozegate.inbox import EventHandlers, Inbox, InboxStore, RetryPolicy, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
 from cozegate.inbox.fast_dedup import FastDedup, MemoryFastDedup, RedisFastDedup
-from cozegate.inbox.loading import load_handlers
+from cozegate.inbox.loading import load_handlers, load_object
 from cozegate.ingress import WebhookEndpoint, is_webhook_path
 from cozegate.observability.metrics_route import metrics_routes
+from cozegate.plugins import LocalTools
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, create_redis, ensure_schema
 from cozegate.tenants import TenantRegistry, ensure_tenants_file
@@ -44,6 +54,9 @@ class Components:
     handlers: EventHandlers
     dead_letters: DeadLetters
     audit: AuditLog
+    coze: CozeClient
+    conversations: ConversationStore
+    tools: LocalTools
     accepting: bool = field(default=False)
 
 
@@ -72,9 +85,41 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+SIMULATOR_MOUNT = "/_coze_sim"
+SIMULATOR_TOKEN = "test-token"  # noqa: S105 - the simulator's default token, not a secret
+DEMO_BOT_ID = "bot-echo"
+
+
+def build_coze_client(settings: Settings) -> tuple[CozeClient, ASGIApp | None]:
+    """The Coze client; without credentials, one pointed at a simulator (built in unless a URL is given)."""
+    credentials = CozeCredentials(
+        token=settings.coze_token,
+        jwt_client_id=settings.coze_jwt_client_id,
+        jwt_private_key_file=settings.coze_jwt_private_key_file,
+        jwt_public_key_id=settings.coze_jwt_public_key_id,
+    )
+    retry = CozeRetryPolicy(max_attempts=settings.coze_max_attempts)
+
+    def client(auth: Auth, base_url: str) -> CozeClient:
+        timeout = settings.coze_timeout_seconds
+        return CozeClient(auth, base_url, timeout_seconds=timeout, stream_idle_seconds=timeout, retry=retry)
+
+    if credentials.configured:
+        real_url = settings.coze_base_url or COZE_COM
+        return client(credentials.build(real_url), real_url), None
+    if settings.coze_base_url is not None:  # an external simulator (`cozegate sim`)
+        return client(AsyncTokenAuth(SIMULATOR_TOKEN), settings.coze_base_url), None
+    from cozegate.coze.simulator import create_simulator_app
+
+    log.warning("no Coze credentials (COZEGATE_COZE_TOKEN): bots answer from the built-in simulator")
+    built_in = f"http://127.0.0.1:{settings.port}{SIMULATOR_MOUNT}"
+    return client(AsyncTokenAuth(SIMULATOR_TOKEN), built_in), create_simulator_app()
+
+
 def load_tenants(settings: Settings) -> TenantRegistry:
     path = settings.resolved_tenants_file
-    if settings.tenants_file is None and ensure_tenants_file(path):
+    demo_bot = DEMO_BOT_ID if settings.coze_token is None and settings.coze_jwt_client_id is None else None
+    if settings.tenants_file is None and ensure_tenants_file(path, bot_id=demo_bot):
         log.info("created %s with a new secret for tenant `default`", path)
     return TenantRegistry.from_file(path)
 
@@ -108,6 +153,20 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     )
     inbox.on_committed(workers.wake)
     audit = AuditLog(db)
+    admin_token = settings.resolved_admin_token(create=True)
+
+    coze, simulator = build_coze_client(settings)
+    conversations = ConversationStore(db, store)
+    tools = LocalTools()
+    for spec in settings.tool_modules:
+        tools.include(load_object(spec, LocalTools))
+    reply_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+    pipeline = MessagePipeline(conversations, coze, lambda: components.tenants, inbox, tools)
+    delivery = ReplyDelivery(conversations, lambda: components.tenants, reply_http)
+    if "message_create" not in all_handlers.event_types():  # a user's own handler replaces the pipeline
+        all_handlers.add("message_create", pipeline.handle_message)
+    all_handlers.add(REPLY_EVENT, delivery.handle_reply)
+
     components = Components(
         settings=settings,
         db=db,
@@ -118,6 +177,9 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         handlers=all_handlers,
         dead_letters=DeadLetters(store, audit),
         audit=audit,
+        coze=coze,
+        conversations=conversations,
+        tools=tools,
     )
 
     @contextlib.asynccontextmanager
@@ -139,6 +201,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             components.accepting = False
             await workers.stop(settings.shutdown_grace_seconds)
             await inbox.stop()
+            await coze.aclose()
+            await reply_http.aclose()
             if redis is not None:
                 await redis.aclose()
             await db.close()
@@ -148,7 +212,9 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         routes=[
             *health_routes(db, redis, lambda: components.accepting),
             *metrics_routes(),
-            *admin_routes(components.dead_letters, inbox, workers, settings.admin_token),
+            *admin_routes(components.dead_letters, inbox, workers, admin_token),
+            *conversation_routes(conversations, admin_token),
+            *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],
         lifespan=lifespan,

@@ -61,12 +61,22 @@ def test_admin_api_requires_the_admin_token(server: ServerProcess) -> None:
         assert httpx.post(server.url + path).status_code == 401
 
 
-def test_admin_api_is_off_without_a_configured_token(backend: Backend) -> None:
+def test_without_a_configured_token(backend: Backend) -> None:
+    """Embedded: a random token is generated into a 0600 file. Distributed: the admin API is off."""
     proc = ServerProcess(backend.settings_env(COZEGATE_ADMIN_TOKEN=""), backend.tmp / "s.log").start()
     try:
         r = httpx.get(proc.url + "/admin/dead-letters", headers={"authorization": "Bearer x"})
         assert r.status_code == 401
-        assert "COZEGATE_ADMIN_TOKEN" in r.json()["error"]["message"]
+        token_file = backend.tmp / "state" / "admin-token"
+        if backend.is_sqlite:
+            assert token_file.stat().st_mode & 0o777 == 0o600
+            token = token_file.read_text().strip()
+            assert len(token) >= 32
+            r = httpx.get(proc.url + "/admin/dead-letters", headers={"authorization": f"Bearer {token}"})
+            assert r.status_code == 200
+        else:
+            assert not token_file.exists()
+            assert "COZEGATE_ADMIN_TOKEN" in r.json()["error"]["message"]
     finally:
         assert proc.stop()
 

@@ -8,8 +8,8 @@ from cozegate.inbox import InboxStore, NewEvent, Status, SubmitOutcome
 from cozegate.inbox.store import Completion
 
 
-def new(key: str, tenant: str = "t", at: float = 1000.0) -> NewEvent:
-    return NewEvent(tenant, key, "message_create", '{"event_type":"message_create"}', "rid-" + key, at)
+def new(key: str, tenant: str = "t", at: float = 1000.0, ordering: str | None = None) -> NewEvent:
+    return NewEvent(tenant, key, "message_create", '{"event_type":"message_create"}', "rid-" + key, at, ordering)
 
 
 async def test_batch_dedups_within_and_across_batches(store: InboxStore) -> None:
@@ -89,3 +89,20 @@ async def test_concurrent_claimers_never_share_an_event(store: InboxStore) -> No
     results = await asyncio.gather(*(store.claim(f"w{i}", 7, now=1001.0, lease_seconds=60) for i in range(40)))
     ids = [e.id for batch in results for e in batch]
     assert len(ids) == len(set(ids)) == 200
+
+
+async def test_one_conversation_at_a_time_in_arrival_order(store: InboxStore) -> None:
+    await store.insert_batch([new("a1", ordering="c/a"), new("b1", ordering="c/b"), new("a2", ordering="c/a")])
+    await store.insert_batch([new("a3", ordering="c/a"), new("free")])
+    first = await store.claim("w", 10, now=1001.0, lease_seconds=30)
+    assert [e.dedup_key for e in first] == ["a1", "b1", "free"], "a2 and a3 wait for a1"
+    assert await store.claim("w", 10, now=1001.0, lease_seconds=30) == []
+    a1 = first[0]
+    # a retry keeps its place: a2 still waits while a1 is pending again
+    await store.finish_batch([Completion(a1.id, "w", Status.PENDING, 1001.0, retry_at=1005.0, error="x")])
+    assert await store.claim("w", 10, now=1002.0, lease_seconds=30) == []
+    [again] = await store.claim("w", 10, now=1005.0, lease_seconds=30)
+    assert again.id == a1.id
+    await store.finish_batch([Completion(a1.id, "w", Status.DEAD, 1006.0, error="gave up")])
+    # a dead letter does not block the conversation for ever
+    assert [e.dedup_key for e in await store.claim("w", 10, now=1006.0, lease_seconds=30)] == ["a2"]

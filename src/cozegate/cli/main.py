@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from cozegate.cli import dlq, webhook
+from cozegate.cli.sim import sim
 from cozegate.observability import configure_logging
 from cozegate.settings import Settings
 
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(webhook.app, name="webhook")
+app.command()(sim)
 
 
 @app.command()

@@ -62,12 +62,58 @@ def sign(
 
 @app.command()
 def send(
-    body: Annotated[str, typer.Argument(help="The JSON body.")] = EXAMPLE,
+    text: Annotated[str | None, typer.Argument(help="A user message (a message_create event is built).")] = None,
+    body: Annotated[str | None, typer.Option(help="A whole JSON body instead of TEXT.")] = None,
+    conversation: Annotated[str, typer.Option(help="Conversation id for TEXT.")] = "demo-conversation",
     tenant: Annotated[str, typer.Option(help="Tenant whose secret signs.")] = DEFAULT_TENANT,
     url: Annotated[str, typer.Option(help="Server base URL.")] = "http://127.0.0.1:8000",
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the bot's answer (0: do not wait).")] = 30.0,
 ) -> None:
-    """Sign and POST one event to a running server; prints the status and the answer."""
+    """Sign and POST one event to a running server, then print the bot's answer when it comes.
+
+    `cozegate webhook send "hello"` builds a message_create event with a fresh event id.
+    """
+    event_id = "evt-" + secrets.token_hex(6)
+    if body is None:
+        body = json.dumps(
+            {
+                "event_type": "message_create",
+                "event_id": event_id,
+                "conversation_id": conversation,
+                "user_id": "demo-user",
+                "message": {"role": "user", "content": text or "hello"},
+            }
+        )
+    else:
+        event_id = str(json.loads(body).get("event_id", ""))
+    base = url.rstrip("/")
     path = "/coze/webhook" if tenant == DEFAULT_TENANT else f"/webhooks/{tenant}"
-    response = httpx.post(url.rstrip("/") + path, content=body.encode(), headers=_signed_headers(tenant, body.encode()))
+    response = httpx.post(base + path, content=body.encode(), headers=_signed_headers(tenant, body.encode()))
     typer.echo(f"{response.status_code} {json.dumps(response.json())}")
-    raise typer.Exit(0 if response.is_success else 1)
+    if not response.is_success:
+        raise typer.Exit(1)
+    conversation_id = json.loads(body).get("conversation_id")
+    if wait <= 0 or not conversation_id or response.json().get("status") != "acknowledged":
+        return
+    answer = _wait_for_answer(base, tenant, conversation_id, event_id, wait)
+    if answer is None:
+        typer.echo(f"no answer within {wait:.0f} s (see `cozegate dlq list` and the server log)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"bot: {answer}")
+
+
+def _wait_for_answer(base: str, tenant: str, conversation_id: str, event_id: str, wait: float) -> str | None:
+    token = Settings().resolved_admin_token()
+    if token is None:
+        typer.echo("set COZEGATE_ADMIN_TOKEN to read the answer back", err=True)
+        return None
+    headers = {"authorization": f"Bearer {token.get_secret_value()}"}
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{base}/v1/conversations/{conversation_id}/messages", params={"tenant": tenant}, headers=headers)
+        if r.is_success:
+            for item in r.json()["items"]:
+                if item["role"] == "assistant" and item["source_event"] == event_id:
+                    return str(item["content"])
+        time.sleep(0.2)
+    return None

@@ -1,6 +1,6 @@
 """Durable event queue: dedup, group commit, leases, bounded workers, retries, dead letters."""
 
-from cozegate.inbox.handlers import EventHandlers
+from cozegate.inbox.handlers import INTERNAL_EVENT_PREFIX, EventHandlers, PermanentError
 from cozegate.inbox.model import Event, NewEvent, Status, StoredEvent, SubmitOutcome
 from cozegate.inbox.retry import RetryPolicy
 from cozegate.inbox.service import Inbox, InboxFullError, InboxOverloadedError, StorageUnavailableError
@@ -8,6 +8,7 @@ from cozegate.inbox.store import InboxStore
 from cozegate.inbox.workers import WorkerPool
 
 __all__ = [
+    "INTERNAL_EVENT_PREFIX",
     "Event",
     "EventHandlers",
     "Inbox",
@@ -15,6 +16,7 @@ __all__ = [
     "InboxOverloadedError",
     "InboxStore",
     "NewEvent",
+    "PermanentError",
     "RetryPolicy",
     "Status",
     "StorageUnavailableError",

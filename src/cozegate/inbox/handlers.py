@@ -11,6 +11,12 @@ from cozegate.inbox.model import Event
 Handler: TypeAlias = Callable[[Event], Awaitable[None]]
 
 ANY_EVENT = "*"
+# Event types cozegate enqueues itself (reply delivery, ...); ingress refuses them from outside.
+INTERNAL_EVENT_PREFIX = "cozegate."
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help: the event is dead-lettered at once."""
 
 
 class EventHandlers:

@@ -31,6 +31,7 @@ class NewEvent:
     payload: str
     request_id: str
     received_at: float
+    ordering_key: str | None = None
 
 
 @dataclass(slots=True)

@@ -112,6 +112,12 @@ class Inbox:
             log.warning("fast-path dedup could not record keys: %s", exc.__class__.__name__)
         return outcomes
 
+    def committed_elsewhere(self, accepted: int) -> None:
+        """Events were inserted inside another transaction (``InboxStore.insert_in``): count and wake."""
+        self._pending_depth += accepted
+        for listener in self._listeners:
+            listener()
+
     async def refresh_depth(self) -> dict[str, int]:
         depth = await self.store.depth()
         for status, count in depth.items():

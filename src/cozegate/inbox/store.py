@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, func, select, update
+from sqlalchemy import Connection, Row, Select, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cozegate.inbox.model import Event, NewEvent, Status, StoredEvent, SubmitOutcome
@@ -57,8 +57,7 @@ class InboxStore:
         unique: dict[tuple[str, str], NewEvent] = {}
         for e in events:
             unique.setdefault((e.tenant, e.dedup_key), e)
-        insert = _insert_sqlite if self._db.is_sqlite else self._insert_returning
-        inserted = await self._db.write(lambda conn: insert(conn, list(unique.values())))
+        inserted = await self._db.write(lambda conn: self.insert_in(conn, list(unique.values())))
         outcomes = []
         for e in events:
             key = (e.tenant, e.dedup_key)
@@ -68,6 +67,12 @@ class InboxStore:
             else:
                 outcomes.append(SubmitOutcome.DUPLICATE)
         return outcomes
+
+    def insert_in(self, conn: Connection, events: list[NewEvent]) -> set[tuple[str, str]]:
+        """Insert inside a caller's transaction (an outbox write beside other rows); returns the new keys."""
+        if self._db.is_sqlite:
+            return _insert_sqlite(conn, events)
+        return self._insert_returning(conn, events)
 
     def _insert_returning(self, conn: Connection, events: list[NewEvent]) -> set[tuple[str, str]]:
         """PostgreSQL: one multi-row ``INSERT .. ON CONFLICT DO NOTHING RETURNING``; safe across replicas."""
@@ -79,6 +84,7 @@ class InboxStore:
                 "payload": e.payload,
                 "request_id": e.request_id,
                 "received_at": e.received_at,
+                "ordering_key": e.ordering_key,
                 "status": Status.PENDING.value,
                 "attempts": 0,
                 "available_at": e.received_at,
@@ -90,10 +96,25 @@ class InboxStore:
 
     # -- workers --------------------------------------------------------------------------------
     async def claim(self, owner: str, limit: int, now: float, lease_seconds: float) -> list[Event]:
-        """Lease up to ``limit`` due events. A processing event whose lease ran out is due again."""
+        """Lease up to ``limit`` due events. A processing event whose lease ran out is due again.
+
+        An event whose ordering key (its conversation) has an earlier unfinished event waits for it:
+        one conversation's events run one at a time, in arrival order; different ones in parallel.
+        """
+        unfinished = (Status.PENDING.value, Status.PROCESSING.value)
+        # The head of each conversation: its oldest unfinished event. Only heads may run.
+        heads = (
+            select(func.min(t.c.id))
+            .where(t.c.status.in_(unfinished), t.c.ordering_key.is_not(None))
+            .group_by(t.c.ordering_key)
+        )
         due: Select[Any] = (
             select(t.c.id)
-            .where(t.c.status.in_((Status.PENDING.value, Status.PROCESSING.value)), t.c.available_at <= now)
+            .where(
+                t.c.status.in_(unfinished),
+                t.c.available_at <= now,
+                or_(t.c.ordering_key.is_(None), t.c.id.in_(heads.scalar_subquery())),
+            )
             .order_by(t.c.available_at, t.c.id)
             .limit(limit)
         )
@@ -223,10 +244,10 @@ class InboxStore:
 
 _SQLITE_EXISTING = "SELECT dedup_key FROM inbox_events WHERE tenant = ? AND dedup_key IN ({})"
 _SQLITE_INSERT = (
-    "INSERT INTO inbox_events (tenant, dedup_key, event_type, payload, request_id, received_at, status, attempts,"
-    " available_at, attempt_log) VALUES {}"
+    "INSERT INTO inbox_events (tenant, dedup_key, event_type, payload, request_id, received_at, ordering_key,"
+    " status, attempts, available_at, attempt_log) VALUES {}"
 )
-_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, 'pending', 0, ?, '[]')"
+_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, '[]')"
 
 
 def _insert_sqlite(conn: Connection, events: list[NewEvent]) -> set[tuple[str, str]]:
@@ -248,7 +269,16 @@ def _insert_sqlite(conn: Connection, events: list[NewEvent]) -> set[tuple[str, s
         params = tuple(
             v
             for e in fresh
-            for v in (e.tenant, e.dedup_key, e.event_type, e.payload, e.request_id, e.received_at, e.received_at)
+            for v in (
+                e.tenant,
+                e.dedup_key,
+                e.event_type,
+                e.payload,
+                e.request_id,
+                e.received_at,
+                e.ordering_key,
+                e.received_at,
+            )
         )
         conn.exec_driver_sql(_SQLITE_INSERT.format(",".join([_SQLITE_ROW] * len(fresh))), params)
     return {(e.tenant, e.dedup_key) for e in fresh}

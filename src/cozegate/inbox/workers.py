@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from cozegate.inbox.handlers import EventHandlers
+from cozegate.inbox.handlers import EventHandlers, PermanentError
 from cozegate.inbox.model import Event, Status
 from cozegate.inbox.retry import RetryPolicy
 from cozegate.inbox.service import Inbox
@@ -116,6 +116,7 @@ class WorkerPool:
             request_id_var.reset(token)
             self._active.pop(event.id, None)
             self._slot_free.set()
+            self._wakeup.set()  # the next event of this conversation may be due now
 
     async def _attempt(self, event: Event) -> None:
         label = self._handlers.metric_label(event.event_type)
@@ -144,7 +145,8 @@ class WorkerPool:
                 error,
                 extra={"event_id": event.id, "tenant": event.tenant},
             )
-            await self._finish_failed(event, label, error, dead=self._retry.exhausted(event.attempt))
+            dead = isinstance(exc, PermanentError) or self._retry.exhausted(event.attempt)
+            await self._finish_failed(event, label, error, dead=dead)
             return
         metrics.INBOX_PROCESSING_SECONDS.labels(label, "ok").observe(time.perf_counter() - started)
         await self._inbox.completions.submit(Completion(event.id, self.owner, Status.DONE, self._clock()))

@@ -15,6 +15,7 @@ from typing import Any
 from cozegate.gateway.errors import error_bytes
 from cozegate.gateway.request_ids import request_id_from
 from cozegate.inbox import (
+    INTERNAL_EVENT_PREFIX,
     Inbox,
     InboxFullError,
     InboxOverloadedError,
@@ -149,7 +150,10 @@ class WebhookEndpoint:
         except EnvelopeError as exc:
             raise _Reject(exc.status, exc.code, exc.message, details=exc.details) from None
 
-        event = NewEvent(tenant.name, key, envelope.event_type, text, request_id, now)
+        if envelope.event_type.startswith(INTERNAL_EVENT_PREFIX):
+            raise _Reject(422, "invalid_event", f"event types starting with {INTERNAL_EVENT_PREFIX!r} are reserved")
+        ordering = f"{tenant.name}/{envelope.conversation_id}" if envelope.conversation_id else None
+        event = NewEvent(tenant.name, key, envelope.event_type, text, request_id, now, ordering)
         try:
             outcome = await self._inbox.submit(event)
         except InboxFullError as exc:

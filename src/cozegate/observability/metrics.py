@@ -42,3 +42,19 @@ INBOX_RETRIES = Counter(
 INBOX_DEAD_LETTERS = Counter(
     "cozegate_inbox_dead_letters", "Events moved to the dead-letter state.", ["event_type"], registry=REGISTRY
 )
+
+COZE_CALLS = Counter(
+    "cozegate_coze_calls",
+    "Coze API calls by endpoint and outcome (ok, error).",
+    ["endpoint", "outcome"],
+    registry=REGISTRY,
+)
+COZE_CALL_SECONDS = Histogram(
+    "cozegate_coze_call_seconds", "Coze API call time per attempt.", ["endpoint"], registry=REGISTRY
+)
+COZE_RETRIES = Counter(
+    "cozegate_coze_retries",
+    "Coze API attempts retried, by endpoint and reason.",
+    ["endpoint", "reason"],
+    registry=REGISTRY,
+)

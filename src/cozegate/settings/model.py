@@ -68,12 +68,32 @@ class Settings(BaseSettings):
         description="`module:attribute` of EventHandlers to load (JSON list in the env var).",
     )
 
-    # --- admin ---------------------------------------------------------------------------------
-    admin_token: SecretStr | None = Field(
-        None, description="Bearer token for `/admin/*`. Unset: the admin API refuses every call."
+    tool_modules: list[str] = Field(
+        default_factory=list,
+        description="`module:attribute` of LocalTools the bots may call (JSON list in the env var).",
     )
 
-    @field_validator("admin_token", mode="before")
+    # --- coze ----------------------------------------------------------------------------------
+    coze_base_url: str | None = Field(
+        None,
+        description="Coze OpenAPI base URL (`https://api.coze.com`, `https://api.coze.cn`, or a simulator). "
+        "Unset: coze.com when credentials are set, else the simulator built into `cozegate serve`.",
+    )
+    coze_token: SecretStr | None = Field(None, description="Coze personal access token (or service token).")
+    coze_jwt_client_id: str | None = Field(None, description="Coze OAuth JWT app: client id.")
+    coze_jwt_private_key_file: Path | None = Field(None, description="Coze OAuth JWT app: private key (PEM) file.")
+    coze_jwt_public_key_id: str | None = Field(None, description="Coze OAuth JWT app: public key id.")
+    coze_timeout_seconds: float = Field(60.0, gt=0, description="Deadline of one Coze call (and stream silence).")
+    coze_max_attempts: int = Field(4, ge=1, description="Attempts of one Coze call (429/5xx/connection errors).")
+
+    # --- admin ---------------------------------------------------------------------------------
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for `/admin/*` and `/v1/*`. Unset: embedded mode generates one into "
+        "`<state_dir>/admin-token` (mode 0600); on PostgreSQL those APIs refuse every call.",
+    )
+
+    @field_validator("admin_token", "coze_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -105,6 +125,27 @@ class Settings(BaseSettings):
     @property
     def should_auto_migrate(self) -> bool:
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.state_dir / "admin-token"
+
+    def resolved_admin_token(self, *, create: bool = False) -> SecretStr | None:
+        """The configured token; embedded mode falls back to (and may create) ``<state_dir>/admin-token``."""
+        if self.admin_token is not None or not self.is_sqlite:
+            return self.admin_token
+        path = self.admin_token_file
+        if not path.exists():
+            if not create:
+                return None
+            import os
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32))
+        return SecretStr(path.read_text().strip())
 
     @property
     def resolved_tenants_file(self) -> Path:

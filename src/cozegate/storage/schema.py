@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -37,8 +38,17 @@ inbox_events = Table(
     Column("last_error", Text),
     Column("attempt_log", Text, nullable=False, default="[]"),
     Column("finished_at", Float),
+    # Events with one ordering key (a conversation) are handled one at a time, in arrival order.
+    Column("ordering_key", String(300)),
     UniqueConstraint("tenant", "dedup_key", name="uq_inbox_events_tenant_dedup_key"),
     Index("ix_inbox_events_status_available_at", "status", "available_at"),
+    Index(
+        "ix_inbox_events_unfinished_ordering",
+        "ordering_key",
+        "id",
+        sqlite_where=text("status IN ('pending', 'processing')"),
+        postgresql_where=text("status IN ('pending', 'processing')"),
+    ),
 )
 
 audit_log = Table(
@@ -52,4 +62,41 @@ audit_log = Table(
     Column("target", String(255)),
     Column("request_id", String(64)),
     Column("details", Text, nullable=False, default="{}"),
+)
+
+coze_conversations = Table(
+    "coze_conversations",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("external_id", String(255), primary_key=True),
+    Column("coze_conversation_id", String(64), nullable=False),
+    Column("bot_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+transcript_messages = Table(
+    "transcript_messages",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("conversation_id", String(255), nullable=False),
+    Column("user_id", String(255)),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("source_event", String(255), nullable=False),
+    Column("coze_chat_id", String(64)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_transcript_messages_conversation", "tenant", "conversation_id", "id"),
+)
+
+replies = Table(
+    "replies",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source_event", String(255), primary_key=True),
+    Column("conversation_id", String(255), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("coze_chat_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
 )

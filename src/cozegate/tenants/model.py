@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 
 TENANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 DEFAULT_TENANT = "default"
@@ -72,6 +72,11 @@ class TenantConfig(BaseModel):
     timestamp_header: str | None = Field(
         None,
         description="Hub scheme: header carrying the send time (Unix seconds) checked against the replay window.",
+    )
+    bot_id: str | None = Field(None, description="Coze bot that answers this tenant's messages.")
+    reply_url: HttpUrl | None = Field(None, description="Where bot replies are POSTed (signed, Standard Webhooks).")
+    reply_secret: SecretRef | None = Field(
+        None, description="`whsec_` secret that signs replies. Unset: the first webhook secret (standard scheme)."
     )
 
     @field_validator("timestamp_header")

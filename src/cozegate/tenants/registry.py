@@ -41,6 +41,27 @@ class TenantIngress:
         return [k.key for k in self.keys if k.expires_at is None or k.expires_at > now]
 
 
+@dataclass(frozen=True, slots=True)
+class TenantBot:
+    """What the message pipeline needs of one tenant."""
+
+    name: str
+    bot_id: str | None
+    reply_url: str | None
+    reply_key: bytes | None
+
+
+def _bot(name: str, config: TenantConfig) -> TenantBot:
+    reply_key = None
+    if config.reply_secret is not None:
+        reply_key = decode_standard_secret(config.reply_secret.resolve())
+    elif config.signature_scheme == "standard":
+        reply_key = decode_standard_secret(config.secrets[0].resolve())
+    if config.reply_url is not None and reply_key is None:
+        raise ValueError(f"tenant {name}: a reply_url needs a reply_secret (whsec_...) to sign replies")
+    return TenantBot(name, config.bot_id, str(config.reply_url) if config.reply_url else None, reply_key)
+
+
 def _ingress(name: str, config: TenantConfig) -> TenantIngress:
     keys = []
     for ref in config.secrets:
@@ -59,9 +80,13 @@ class TenantRegistry:
     def __init__(self, tenants: Mapping[str, TenantConfig]) -> None:
         self._configs = dict(tenants)
         self._ingress = {name: _ingress(name, cfg) for name, cfg in tenants.items()}
+        self._bots = {name: _bot(name, cfg) for name, cfg in tenants.items()}
 
     def ingress(self, name: str) -> TenantIngress | None:
         return self._ingress.get(name)
+
+    def bot(self, name: str) -> TenantBot | None:
+        return self._bots.get(name)
 
     def names(self) -> list[str]:
         return sorted(self._configs)
@@ -76,7 +101,7 @@ def new_standard_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def ensure_tenants_file(path: Path) -> bool:
+def ensure_tenants_file(path: Path, *, bot_id: str | None = None) -> bool:
     """Create a tenants file with a ``default`` tenant and a fresh secret if none exists. True if created."""
     if path.exists():
         return False
@@ -86,6 +111,7 @@ def ensure_tenants_file(path: Path) -> bool:
             DEFAULT_TENANT: {
                 "signature_scheme": "standard",
                 "secrets": [{"value": new_standard_secret()}],
+                **({"bot_id": bot_id} if bot_id else {}),
             }
         }
     }

@@ -1,0 +1,1 @@
+"""Conversation state: external ↔ Coze conversations, transcripts, the message pipeline, reply delivery."""

@@ -1,0 +1,108 @@
+"""The built-in ``message_create`` handler: a user message in, the bot's reply out.
+
+1. map the external conversation to a Coze conversation (created on the first message, remembered);
+2. run the chat (streaming, local tools for ``requires_action``, resume after a broken stream);
+3. record question, answer and reply, and enqueue the reply's delivery, in one transaction.
+
+Steps 1-2 run again only if step 3 never committed (a crash before it); once a reply is recorded,
+a redelivered event goes straight to delivery, which its own idempotent inbox event performs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from cozegate.conversations.store import ConversationStore, Turn
+from cozegate.coze import CozeCallError, CozeClient, ToolRunner, run_chat
+from cozegate.inbox import INTERNAL_EVENT_PREFIX, Event, Inbox, NewEvent, PermanentError
+from cozegate.ingress.envelope import EventEnvelope
+from cozegate.tenants import TenantRegistry
+
+log = logging.getLogger(__name__)
+
+REPLY_EVENT = INTERNAL_EVENT_PREFIX + "reply"
+
+
+class MessagePipeline:
+    def __init__(
+        self,
+        store: ConversationStore,
+        coze: CozeClient,
+        tenants: Callable[[], TenantRegistry],
+        inbox: Inbox,
+        tools: ToolRunner | None = None,
+    ) -> None:
+        self._store = store
+        self._coze = coze
+        self._tenants = tenants
+        self._inbox = inbox
+        self._tools = tools
+
+    async def handle_message(self, event: Event) -> None:
+        envelope = EventEnvelope.model_validate_json(event.payload_text)
+        if envelope.message is None or not envelope.conversation_id:
+            raise PermanentError("message_create needs `conversation_id` and `message.content`")
+        tenant = self._tenants().bot(event.tenant)
+        if tenant is None or not tenant.bot_id:
+            raise PermanentError(f"tenant {event.tenant} has no bot_id configured")
+        if await self._store.reply_for(event.tenant, event.dedup_key) is not None:
+            return  # answered before a crash; its delivery event is already queued
+        user_id = envelope.user_id or envelope.conversation_id
+        try:
+            coze_conversation = await self._coze_conversation(event.tenant, envelope.conversation_id, tenant.bot_id)
+            answer = await run_chat(
+                self._coze,
+                bot_id=tenant.bot_id,
+                user_id=user_id,
+                conversation_id=coze_conversation,
+                text=envelope.message.content,
+                tools=self._tools,
+            )
+        except CozeCallError as exc:
+            if not exc.retryable:
+                raise PermanentError(str(exc)) from exc
+            raise
+        turn = Turn(
+            tenant=event.tenant,
+            source_event=event.dedup_key,
+            conversation_id=envelope.conversation_id,
+            user_id=envelope.user_id,
+            question=envelope.message.content,
+            answer=answer.text,
+            coze_chat_id=answer.chat_id,
+        )
+        delivery = None
+        if tenant.reply_url:
+            body = {
+                "event_type": "bot_reply",
+                "event_id": f"reply-{event.dedup_key}",
+                "in_reply_to": event.dedup_key,
+                "conversation_id": envelope.conversation_id,
+                "user_id": envelope.user_id,
+                "message": {"role": "assistant", "content": answer.text},
+            }
+            delivery = NewEvent(
+                event.tenant,
+                f"reply:{event.dedup_key}",
+                REPLY_EVENT,
+                json.dumps(body, ensure_ascii=False),
+                event.request_id,
+                time.time(),
+                f"reply:{event.tenant}/{envelope.conversation_id}",
+            )
+        queued = await self._store.record_turn(turn, delivery)
+        if queued:
+            self._inbox.committed_elsewhere(queued)
+        log.info(
+            "answered", extra={"tenant": event.tenant, "coze_chat_id": answer.chat_id, "tool_calls": answer.tool_calls}
+        )
+
+    async def _coze_conversation(self, tenant: str, external_id: str, bot_id: str) -> str:
+        known = await self._store.coze_conversation(tenant, external_id)
+        if known is not None:
+            return known
+        created = await self._coze.create_conversation(bot_id=bot_id)
+        return await self._store.remember_conversation(tenant, external_id, created.id, bot_id)

@@ -1,0 +1,134 @@
+"""Conversation state in the database: external ↔ Coze conversation ids, transcripts, replies."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cozegate.inbox import InboxStore, NewEvent
+from cozegate.storage import Database
+from cozegate.storage.schema import coze_conversations, replies, transcript_messages
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    tenant: str
+    source_event: str
+    conversation_id: str
+    text: str
+    coze_chat_id: str
+    delivered_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A user message and the bot's answer to it, recorded together."""
+
+    tenant: str
+    source_event: str
+    conversation_id: str
+    user_id: str | None
+    question: str
+    answer: str
+    coze_chat_id: str
+
+
+class ConversationStore:
+    def __init__(self, db: Database, inbox_store: InboxStore) -> None:
+        self._db = db
+        self._inbox = inbox_store
+        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self._insert_conversation = insert(coze_conversations).on_conflict_do_nothing()
+
+    async def coze_conversation(self, tenant: str, external_id: str) -> str | None:
+        stmt = select(coze_conversations.c.coze_conversation_id).where(
+            coze_conversations.c.tenant == tenant, coze_conversations.c.external_id == external_id
+        )
+        return await self._db.read(lambda conn: conn.execute(stmt).scalar())
+
+    async def remember_conversation(self, tenant: str, external_id: str, coze_id: str, bot_id: str) -> str:
+        """Store the mapping; if another writer stored one first, theirs wins and is returned."""
+
+        def work(conn: Connection) -> str:
+            conn.execute(
+                self._insert_conversation,
+                {
+                    "tenant": tenant,
+                    "external_id": external_id,
+                    "coze_conversation_id": coze_id,
+                    "bot_id": bot_id,
+                    "created_at": time.time(),
+                },
+            )
+            stored = conn.execute(
+                select(coze_conversations.c.coze_conversation_id).where(
+                    coze_conversations.c.tenant == tenant, coze_conversations.c.external_id == external_id
+                )
+            ).scalar_one()
+            return str(stored)
+
+        return await self._db.write(work)
+
+    async def reply_for(self, tenant: str, source_event: str) -> Reply | None:
+        stmt = select(replies).where(replies.c.tenant == tenant, replies.c.source_event == source_event)
+        row = await self._db.read(lambda conn: conn.execute(stmt).first())
+        return Reply(**{k: row._mapping[k] for k in Reply.__slots__}) if row else None
+
+    async def record_turn(self, turn: Turn, delivery: NewEvent | None) -> int:
+        """One transaction: both transcript lines, the reply, and (outbox) its delivery event."""
+        now = time.time()
+
+        def work(conn: Connection) -> int:
+            conn.execute(
+                transcript_messages.insert(),
+                [
+                    {
+                        "tenant": turn.tenant,
+                        "conversation_id": turn.conversation_id,
+                        "user_id": turn.user_id,
+                        "role": role,
+                        "content": content,
+                        "source_event": turn.source_event,
+                        "coze_chat_id": turn.coze_chat_id,
+                        "created_at": now,
+                    }
+                    for role, content in (("user", turn.question), ("assistant", turn.answer))
+                ],
+            )
+            conn.execute(
+                replies.insert().values(
+                    tenant=turn.tenant,
+                    source_event=turn.source_event,
+                    conversation_id=turn.conversation_id,
+                    text=turn.answer,
+                    coze_chat_id=turn.coze_chat_id,
+                    created_at=now,
+                )
+            )
+            return len(self._inbox.insert_in(conn, [delivery])) if delivery is not None else 0
+
+        return await self._db.write(work)
+
+    async def mark_delivered(self, tenant: str, source_event: str) -> None:
+        stmt = (
+            update(replies)
+            .where(replies.c.tenant == tenant, replies.c.source_event == source_event)
+            .values(delivered_at=time.time())
+        )
+        await self._db.write(lambda conn: conn.execute(stmt))
+
+    async def transcript(
+        self, tenant: str, conversation_id: str, *, after_id: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        t = transcript_messages
+        stmt = (
+            select(t.c.id, t.c.role, t.c.content, t.c.user_id, t.c.source_event, t.c.created_at)
+            .where(t.c.tenant == tenant, t.c.conversation_id == conversation_id, t.c.id > after_id)
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        return await self._db.read(lambda conn: [dict(r._mapping) for r in conn.execute(stmt)])

@@ -1,0 +1,274 @@
+"""``CozeClient``: every call cozegate makes to Coze, on the official ``cozepy`` async SDK.
+
+Each call gets a deadline, retries with full-jitter backoff on rate limits (4009/4020, waiting at
+least a floor), server errors and connection errors, Prometheus metrics per endpoint, and Coze's log
+id in our logs and in the ``CozeCallError`` it raises when it gives up. Base URL: coze.com, coze.cn
+or the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from cozepy import (
+    AsyncCoze,
+    Bot,
+    Chat,
+    ChatEvent,
+    Conversation,
+    Message,
+    ToolOutput,
+)
+from cozepy.auth import Auth
+
+from cozegate.coze.errors import CozeCallError
+from cozegate.coze.retry import CozeRetryPolicy, classify
+from cozegate.observability import metrics
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+COZE_COM = "https://api.coze.com"
+COZE_CN = "https://api.coze.cn"
+
+
+def logid_of(result: object) -> str | None:
+    response = getattr(result, "response", None)
+    return getattr(response, "logid", None) or None
+
+
+@dataclass
+class CozeClient:
+    auth: Auth
+    base_url: str = COZE_COM
+    timeout_seconds: float = 60.0
+    stream_idle_seconds: float = 60.0
+    retry: CozeRetryPolicy = field(default_factory=CozeRetryPolicy)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def __post_init__(self) -> None:
+        timeout = httpx.Timeout(self.timeout_seconds, connect=5.0)
+        self.http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200))
+        self.sdk = AsyncCoze(auth=self.auth, base_url=self.base_url, http_client=self.http)  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # -- the one retry loop ---------------------------------------------------------------------
+    async def call(self, endpoint: str, operation: Callable[[AsyncCoze], Awaitable[T]]) -> T:
+        """Run ``operation(sdk)`` with deadline, retries, metrics and log-id capture."""
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.timeout_seconds):
+                    result = await operation(self.sdk)
+            except Exception as exc:
+                metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+                await self._after_failure(endpoint, exc, attempt)
+                continue
+            metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.COZE_CALLS.labels(endpoint, "ok").inc()
+            log.debug("coze %s ok", endpoint, extra={"coze_logid": logid_of(result)})
+            return result
+
+    async def _after_failure(self, endpoint: str, exc: BaseException, attempt: int) -> None:
+        """Sleep before the next attempt, or raise ``CozeCallError`` when there is none."""
+        failure = classify(exc)
+        if not failure.retryable or attempt >= self.retry.max_attempts:
+            metrics.COZE_CALLS.labels(endpoint, "error").inc()
+            log.warning(
+                "coze %s failed: %s",
+                endpoint,
+                failure.message,
+                extra={"coze_code": failure.code, "coze_logid": failure.logid, "attempts": attempt},
+            )
+            raise CozeCallError(
+                endpoint,
+                failure.message,
+                code=failure.code,
+                logid=failure.logid,
+                retryable=failure.retryable,
+                attempts=attempt,
+            ) from exc
+        reason = "rate_limit" if failure.rate_limited else "server_error" if failure.code else "connection"
+        metrics.COZE_RETRIES.labels(endpoint, reason).inc()
+        delay = self.retry.delay(attempt, failure)
+        log.info(
+            "coze %s attempt %d failed (%s), retrying in %.2f s",
+            endpoint,
+            attempt,
+            failure.message,
+            delay,
+            extra={"coze_code": failure.code, "coze_logid": failure.logid},
+        )
+        await self.sleep(delay)
+
+    async def stream(
+        self, endpoint: str, open_stream: Callable[[AsyncCoze], AsyncIterator[ChatEvent]]
+    ) -> AsyncIterator[ChatEvent]:
+        """Yield a stream's events. Failures before the first event are retried like any call;
+        a failure after it is raised as ``CozeCallError`` (the caller decides how to resume)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            iterator = aiter(open_stream(self.sdk))
+            try:
+                async with asyncio.timeout(self.timeout_seconds):
+                    first = await anext(iterator)
+            except StopAsyncIteration:
+                metrics.COZE_CALLS.labels(endpoint, "ok").inc()
+                return
+            except Exception as exc:
+                metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+                await self._after_failure(endpoint, exc, attempt)
+                continue
+            break
+        yield first
+        try:
+            while True:
+                async with asyncio.timeout(self.stream_idle_seconds):
+                    event = await anext(iterator)
+                yield event
+        except StopAsyncIteration:
+            metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.COZE_CALLS.labels(endpoint, "ok").inc()
+        except Exception as exc:
+            metrics.COZE_CALLS.labels(endpoint, "error").inc()
+            failure = classify(exc)
+            raise CozeCallError(
+                endpoint,
+                f"stream broke after it started: {failure.message}",
+                code=failure.code,
+                logid=failure.logid,
+                retryable=True,
+                attempts=attempt,
+            ) from exc
+
+    # -- chat v3 --------------------------------------------------------------------------------
+    def chat_stream(
+        self,
+        *,
+        bot_id: str,
+        user_id: str,
+        conversation_id: str,
+        messages: Sequence[Message],
+        meta_data: dict[str, str] | None = None,
+    ) -> AsyncIterator[ChatEvent]:
+        return self.stream(
+            "chat.stream",
+            lambda sdk: sdk.chat.stream(
+                bot_id=bot_id,
+                user_id=user_id,
+                conversation_id=conversation_id,
+                additional_messages=list(messages),
+                meta_data=meta_data,
+            ),
+        )
+
+    def submit_tool_outputs_stream(
+        self, *, conversation_id: str, chat_id: str, outputs: Sequence[ToolOutput]
+    ) -> AsyncIterator[ChatEvent]:
+        return self.stream(
+            "chat.submit_tool_outputs",
+            lambda sdk: sdk.chat.submit_tool_outputs_stream(
+                conversation_id=conversation_id, chat_id=chat_id, tool_outputs=list(outputs)
+            ),
+        )
+
+    async def chat_create(
+        self, *, bot_id: str, user_id: str, conversation_id: str, messages: Sequence[Message]
+    ) -> Chat:
+        return await self.call(
+            "chat.create",
+            lambda sdk: sdk.chat.create(
+                bot_id=bot_id, user_id=user_id, conversation_id=conversation_id, additional_messages=list(messages)
+            ),
+        )
+
+    async def chat_retrieve(self, *, conversation_id: str, chat_id: str) -> Chat:
+        return await self.call(
+            "chat.retrieve", lambda sdk: sdk.chat.retrieve(conversation_id=conversation_id, chat_id=chat_id)
+        )
+
+    async def chat_messages(self, *, conversation_id: str, chat_id: str) -> list[Message]:
+        async def op(sdk: AsyncCoze) -> list[Message]:
+            return list(await sdk.chat.messages.list(conversation_id=conversation_id, chat_id=chat_id))
+
+        return await self.call("chat.messages.list", op)
+
+    async def chat_cancel(self, *, conversation_id: str, chat_id: str) -> Chat:
+        return await self.call(
+            "chat.cancel", lambda sdk: sdk.chat.cancel(conversation_id=conversation_id, chat_id=chat_id)
+        )
+
+    async def submit_tool_outputs(self, *, conversation_id: str, chat_id: str, outputs: Sequence[ToolOutput]) -> Chat:
+        return await self.call(
+            "chat.submit_tool_outputs",
+            lambda sdk: sdk.chat.submit_tool_outputs(
+                conversation_id=conversation_id, chat_id=chat_id, tool_outputs=list(outputs)
+            ),
+        )
+
+    # -- conversations and messages -------------------------------------------------------------
+    async def create_conversation(self, *, bot_id: str, meta_data: dict[str, str] | None = None) -> Conversation:
+        return await self.call(
+            "conversations.create", lambda sdk: sdk.conversations.create(bot_id=bot_id, meta_data=meta_data)
+        )
+
+    async def retrieve_conversation(self, conversation_id: str) -> Conversation:
+        return await self.call(
+            "conversations.retrieve", lambda sdk: sdk.conversations.retrieve(conversation_id=conversation_id)
+        )
+
+    async def conversation_messages(self, conversation_id: str, *, limit: int = 50) -> list[Message]:
+        async def op(sdk: AsyncCoze) -> list[Message]:
+            page = await sdk.conversations.messages.list(conversation_id=conversation_id, limit=limit)
+            return list(page.items)
+
+        return await self.call("conversations.messages.list", op)
+
+    # -- bots -----------------------------------------------------------------------------------
+    async def retrieve_bot(self, bot_id: str) -> Bot:
+        return await self.call("bots.retrieve", lambda sdk: sdk.bots.retrieve(bot_id=bot_id))
+
+    async def list_bots(self, space_id: str) -> list[Any]:
+        async def op(sdk: AsyncCoze) -> list[Any]:
+            page = await sdk.bots.list(space_id=space_id)
+            return list(page.items)
+
+        return await self.call("bots.list", op)
+
+    async def publish_bot(self, bot_id: str, connector_ids: Sequence[str] = ("1024",)) -> Bot:
+        return await self.call(
+            "bots.publish", lambda sdk: sdk.bots.publish(bot_id=bot_id, connector_ids=list(connector_ids))
+        )
+
+    # -- knowledge and workflows ----------------------------------------------------------------
+    async def list_datasets(self, space_id: str) -> list[Any]:
+        async def op(sdk: AsyncCoze) -> list[Any]:
+            page = await sdk.datasets.list(space_id=space_id)
+            return list(page.items)
+
+        return await self.call("datasets.list", op)
+
+    async def list_documents(self, dataset_id: str) -> list[Any]:
+        async def op(sdk: AsyncCoze) -> list[Any]:
+            page = await sdk.datasets.documents.list(dataset_id=dataset_id)
+            return list(page.items)
+
+        return await self.call("datasets.documents.list", op)
+
+    async def run_workflow(self, workflow_id: str, parameters: dict[str, Any] | None = None) -> Any:
+        return await self.call(
+            "workflows.runs.create",
+            lambda sdk: sdk.workflows.runs.create(workflow_id=workflow_id, parameters=parameters or {}),
+        )
