@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from tests.support.receiver import ReplyReceiver
 from tests.support.server import ServerProcess
 from tests.support.signing import standard_headers
 from tests.support.simulator import SimulatorProcess
+from tests.support.waiting import wait_for
 
 REPLY_SECRET = "whsec_cmVwbHktc2lnbmluZy1zZWNyZXQtZm9yLXRlc3Rz"
 ADMIN = {"authorization": "Bearer test-admin-token"}
@@ -68,16 +69,6 @@ def send(server: ServerProcess, backend: Backend, event_id: str, text: str, conv
     ).encode()
     r = httpx.post(server.url + "/coze/webhook", content=body, headers=standard_headers(backend.secret, body))
     assert r.status_code == 200, r.text
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_a_message_gets_exactly_one_signed_reply(

@@ -6,8 +6,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,6 +16,7 @@ from tests.conftest import Backend
 from tests.support.inspect_db import audit_rows, inbox_rows, sink_rows
 from tests.support.server import REPO, ServerProcess
 from tests.support.signing import event_body, standard_headers
+from tests.support.waiting import wait_for
 
 ADMIN = {"authorization": "Bearer test-admin-token"}
 
@@ -26,16 +26,6 @@ def server(backend: Backend) -> Iterator[ServerProcess]:
     proc = ServerProcess(backend.settings_env(COZEGATE_MAX_ATTEMPTS="2"), backend.tmp / "server.log").start()
     yield proc
     assert proc.stop(), proc.logs()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def send(server: ServerProcess, backend: Backend, event_id: str, event_type: str) -> None:

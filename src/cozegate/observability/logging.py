@@ -45,5 +45,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "granian.access"):
+    for noisy in ("uvicorn.access", "granian.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
