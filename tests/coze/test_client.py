@@ -108,3 +108,28 @@ async def test_a_failed_chat_is_reported(client: tuple[CozeClient, RecordedSleep
     with pytest.raises(ChatFailedError) as err:
         await run_chat(coze, bot_id="bot-fail", user_id="u1", conversation_id=conversation.id, text="hi")
     assert err.value.code == 5000
+
+
+async def test_oauth_jwt_app_credentials(sim: SimServer, tmp_path: object) -> None:
+    """The JWT app flow: cozepy signs a JWT, exchanges it for an access token, then calls with it."""
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from cozegate.coze import CozeCredentials
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key_file = Path(str(tmp_path)) / "app.pem"
+    key_file.write_bytes(pem)
+    credentials = CozeCredentials(jwt_client_id="app-1", jwt_private_key_file=key_file, jwt_public_key_id="kid-1")
+    assert credentials.configured
+    coze = CozeClient(credentials.build(sim.url), sim.url)
+    try:
+        bot = await coze.retrieve_bot("bot-echo")
+        assert bot.bot_id == "bot-echo"
+        token_calls = sim.requests("oauth.token") or [r for r in sim.requests() if "oauth2/token" in r["path"]]
+        assert token_calls, "the JWT was exchanged for an access token"
+    finally:
+        await coze.aclose()
