@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cozegate.inbox.model import Event, NewEvent, Status, StoredEvent, SubmitOutcome
@@ -49,7 +49,15 @@ class InboxStore:
             .on_conflict_do_nothing(index_elements=[t.c.tenant, t.c.dedup_key])
             .returning(t.c.tenant, t.c.dedup_key)
         )
-        self._skip_locked = db.dialect == "postgresql"
+        # PostgreSQL: replicas skip rows another replica is claiming instead of queueing behind them.
+        postgres = db.dialect == "postgresql"
+        lock = "FOR UPDATE OF e SKIP LOCKED" if postgres else ""
+        # SQLite's planner prefers the status index here; point it at the partial indexes.
+        by_ordering = "" if postgres else "INDEXED BY ix_inbox_events_unfinished_ordering"
+        by_unordered = "" if postgres else "INDEXED BY ix_inbox_events_unfinished_unordered"
+        self._claim = text(
+            _CLAIM_SQL.format(_UNFINISHED=_UNFINISHED, lock=lock, by_ordering=by_ordering, by_unordered=by_unordered)
+        )
 
     # -- ingestion ------------------------------------------------------------------------------
     async def insert_batch(self, events: Sequence[NewEvent]) -> list[SubmitOutcome]:
@@ -101,36 +109,8 @@ class InboxStore:
         An event whose ordering key (its conversation) has an earlier unfinished event waits for it:
         one conversation's events run one at a time, in arrival order; different ones in parallel.
         """
-        unfinished = (Status.PENDING.value, Status.PROCESSING.value)
-        # The head of each conversation: its oldest unfinished event. Only heads may run.
-        heads = (
-            select(func.min(t.c.id))
-            .where(t.c.status.in_(unfinished), t.c.ordering_key.is_not(None))
-            .group_by(t.c.ordering_key)
-        )
-        due: Select[Any] = (
-            select(t.c.id)
-            .where(
-                t.c.status.in_(unfinished),
-                t.c.available_at <= now,
-                or_(t.c.ordering_key.is_(None), t.c.id.in_(heads.scalar_subquery())),
-            )
-            .order_by(t.c.available_at, t.c.id)
-            .limit(limit)
-        )
-        if self._skip_locked:
-            due = due.with_for_update(skip_locked=True)
-        stmt = (
-            update(t)
-            .where(t.c.id.in_(due.scalar_subquery()))
-            .values(
-                status=Status.PROCESSING.value,
-                lease_owner=owner,
-                available_at=now + lease_seconds,
-                attempts=t.c.attempts + 1,
-            )
-            .returning(*_CLAIM_COLUMNS)
-        )
+        params = {"now": now, "limit": limit, "owner": owner, "until": now + lease_seconds}
+        stmt = self._claim.bindparams(**params)
         rows = await self._db.write(lambda conn: conn.execute(stmt).all())
         events = [
             Event(
@@ -241,6 +221,40 @@ class InboxStore:
         )
         return await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1)
 
+
+_UNFINISHED = "status IN ('pending', 'processing')"  # the exact predicate of the partial indexes
+# Heads: the oldest unfinished event of each ordering key, found by a skip scan of the partial index
+# (one seek per active conversation, whatever the backlog). Unordered events come from their own
+# partial index. The UPDATE re-checks status and due time, so concurrent claimers never share a row.
+_CLAIM_SQL = """
+WITH RECURSIVE keys(k) AS (
+    SELECT min(ordering_key) FROM inbox_events {by_ordering} WHERE {_UNFINISHED} AND ordering_key IS NOT NULL
+    UNION ALL
+    SELECT (
+        SELECT min(e.ordering_key) FROM inbox_events e {by_ordering}
+        WHERE e.{_UNFINISHED} AND e.ordering_key > keys.k
+    )
+    FROM keys WHERE keys.k IS NOT NULL
+),
+heads(id) AS (
+    SELECT (SELECT min(e.id) FROM inbox_events e {by_ordering} WHERE e.{_UNFINISHED} AND e.ordering_key = keys.k)
+    FROM keys WHERE keys.k IS NOT NULL
+),
+candidates(id, available_at) AS (
+    SELECT e.id, e.available_at FROM heads JOIN inbox_events e ON e.id = heads.id WHERE e.available_at <= :now
+    UNION ALL
+    SELECT id, available_at FROM inbox_events {by_unordered}
+    WHERE ordering_key IS NULL AND {_UNFINISHED} AND available_at <= :now
+)
+UPDATE inbox_events
+SET status = 'processing', lease_owner = :owner, available_at = :until, attempts = attempts + 1
+WHERE id IN (
+    SELECT e.id FROM inbox_events e
+    JOIN (SELECT id FROM candidates ORDER BY available_at, id LIMIT :limit) c ON c.id = e.id {lock}
+)
+  AND {_UNFINISHED} AND available_at <= :now
+RETURNING id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log
+"""
 
 _SQLITE_EXISTING = "SELECT dedup_key FROM inbox_events WHERE tenant = ? AND dedup_key IN ({})"
 _SQLITE_INSERT = (

@@ -23,6 +23,7 @@ from cozegate.observability.logging import request_id_var
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
+EMPTY_CLAIM_INTERVAL = 0.02  # seconds between two claims when the last one found nothing
 
 
 def new_owner_id() -> str:
@@ -97,6 +98,7 @@ class WorkerPool:
                 await self._slot_free.wait()
                 continue
             self._wakeup.clear()
+            started = time.monotonic()
             try:
                 events = await self._store.claim(self.owner, min(free, 64), self._clock(), self._lease)
             except Exception as exc:
@@ -107,6 +109,10 @@ class WorkerPool:
             if len(events) < min(free, 64):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll)
+            if not events:
+                # Everything due was blocked behind its conversation's head: wake-ups (one per commit)
+                # may not trigger a claim more often than this, or a backlog makes claims the load.
+                await asyncio.sleep(max(0.0, started + EMPTY_CLAIM_INTERVAL - time.monotonic()))
 
     async def _run(self, event: Event) -> None:
         token = request_id_var.set(event.request_id)

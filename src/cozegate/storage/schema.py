@@ -49,6 +49,13 @@ inbox_events = Table(
         sqlite_where=text("status IN ('pending', 'processing')"),
         postgresql_where=text("status IN ('pending', 'processing')"),
     ),
+    Index(
+        "ix_inbox_events_unfinished_unordered",
+        "available_at",
+        "id",
+        sqlite_where=text("ordering_key IS NULL AND status IN ('pending', 'processing')"),
+        postgresql_where=text("ordering_key IS NULL AND status IN ('pending', 'processing')"),
+    ),
 )
 
 audit_log = Table(

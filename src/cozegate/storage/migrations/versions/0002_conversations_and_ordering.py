@@ -27,6 +27,14 @@ def upgrade() -> None:
         sqlite_where=unfinished,
         postgresql_where=unfinished,
     )
+    unordered = sa.text("ordering_key IS NULL AND status IN ('pending', 'processing')")
+    op.create_index(
+        "ix_inbox_events_unfinished_unordered",
+        "inbox_events",
+        ["available_at", "id"],
+        sqlite_where=unordered,
+        postgresql_where=unordered,
+    )
     op.create_table(
         "coze_conversations",
         sa.Column("tenant", sa.String(64), primary_key=True),
@@ -65,6 +73,7 @@ def downgrade() -> None:
     op.drop_index("ix_transcript_messages_conversation", table_name="transcript_messages")
     op.drop_table("transcript_messages")
     op.drop_table("coze_conversations")
+    op.drop_index("ix_inbox_events_unfinished_unordered", table_name="inbox_events")
     op.drop_index("ix_inbox_events_unfinished_ordering", table_name="inbox_events")
     with op.batch_alter_table("inbox_events") as batch:
         batch.drop_column("ordering_key")
