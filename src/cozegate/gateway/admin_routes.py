@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cozegate.gateway.admin_auth import AdminAuthError, admin_actor
-from cozegate.gateway.errors import error_response
+from cozegate.gateway.admin_auth import AdminHandler, Endpoint, admin_endpoint, request_id_of
 from cozegate.inbox import Inbox, WorkerPool
-from cozegate.inbox.dead_letters import DeadLetterNotFoundError, DeadLetters
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def _request_id(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id", ""))
+from cozegate.inbox.dead_letters import DeadLetters
 
 
 def admin_routes(
     dead_letters: DeadLetters, inbox: Inbox, workers: WorkerPool, admin_token: SecretStr | None
 ) -> list[Route]:
-    def guarded(handler: Callable[[Request, str], Awaitable[Response]]) -> Endpoint:
-        async def endpoint(request: Request) -> Response:
-            rid = _request_id(request)
-            try:
-                actor = admin_actor(request, admin_token)
-            except AdminAuthError as exc:
-                return error_response(401, "unauthorized", exc.message, rid, headers={"www-authenticate": "Bearer"})
-            try:
-                return await handler(request, actor)
-            except DeadLetterNotFoundError as exc:
-                return error_response(404, "dead_letter_not_found", f"no dead letter with id {exc.args[0]}", rid)
-            except ValueError as exc:
-                return error_response(400, "bad_request", str(exc), rid)
-
-        return endpoint
+    def guarded(handler: AdminHandler) -> Endpoint:
+        return admin_endpoint(handler, admin_token)
 
     def _event_id(request: Request) -> int:
         raw = request.path_params["event_id"]
@@ -56,22 +34,22 @@ def admin_routes(
             tenant=q.get("tenant"),
             after_id=int(q.get("after_id", "0")),
             limit=limit,
-            request_id=_request_id(request),
+            request_id=request_id_of(request),
         )
         next_after = items[-1].id if len(items) == limit else None
         return JSONResponse({"items": [e.summary() for e in items], "next_after_id": next_after})
 
     async def show_dead(request: Request, actor: str) -> Response:
-        event = await dead_letters.show(_event_id(request), actor=actor, request_id=_request_id(request))
+        event = await dead_letters.show(_event_id(request), actor=actor, request_id=request_id_of(request))
         return JSONResponse(event.detail())
 
     async def replay_dead(request: Request, actor: str) -> Response:
-        event = await dead_letters.replay(_event_id(request), actor=actor, request_id=_request_id(request))
+        event = await dead_letters.replay(_event_id(request), actor=actor, request_id=request_id_of(request))
         workers.wake()
         return JSONResponse({"status": "replayed", "id": event.id})
 
     async def discard_dead(request: Request, actor: str) -> Response:
-        event = await dead_letters.discard(_event_id(request), actor=actor, request_id=_request_id(request))
+        event = await dead_letters.discard(_event_id(request), actor=actor, request_id=request_id_of(request))
         return JSONResponse({"status": "discarded", "id": event.id})
 
     async def inbox_status(request: Request, actor: str) -> Response:

@@ -23,7 +23,10 @@ class AuditRecorder(Protocol):
 
 
 class DeadLetterNotFoundError(LookupError):
-    pass
+    code = "dead_letter_not_found"
+
+    def __str__(self) -> str:
+        return f"no dead letter with id {self.args[0]}"
 
 
 class DeadLetters:
@@ -55,39 +58,24 @@ class DeadLetters:
             raise DeadLetterNotFoundError(event_id)
         return event
 
-    async def show(self, event_id: int, *, actor: str, request_id: str | None = None) -> StoredEvent:
-        event = await self._dead(event_id)
+    async def _audited(self, action: str, event: StoredEvent, actor: str, request_id: str | None) -> StoredEvent:
         await self._audit.record(
-            actor=actor,
-            action="dead_letter.show",
-            tenant=event.tenant,
-            target=str(event_id),
-            request_id=request_id,
+            actor=actor, action=action, tenant=event.tenant, target=str(event.id), request_id=request_id
         )
         return event
+
+    async def show(self, event_id: int, *, actor: str, request_id: str | None = None) -> StoredEvent:
+        event = await self._dead(event_id)
+        return await self._audited("dead_letter.show", event, actor, request_id)
 
     async def replay(self, event_id: int, *, actor: str, request_id: str | None = None) -> StoredEvent:
         event = await self._dead(event_id)
         if not await self._store.replay(event_id, time.time()):
             raise DeadLetterNotFoundError(event_id)
-        await self._audit.record(
-            actor=actor,
-            action="dead_letter.replay",
-            tenant=event.tenant,
-            target=str(event_id),
-            request_id=request_id,
-        )
-        return event
+        return await self._audited("dead_letter.replay", event, actor, request_id)
 
     async def discard(self, event_id: int, *, actor: str, request_id: str | None = None) -> StoredEvent:
         event = await self._dead(event_id)
         if not await self._store.discard(event_id, time.time()):
             raise DeadLetterNotFoundError(event_id)
-        await self._audit.record(
-            actor=actor,
-            action="dead_letter.discard",
-            tenant=event.tenant,
-            target=str(event_id),
-            request_id=request_id,
-        )
-        return event
+        return await self._audited("dead_letter.discard", event, actor, request_id)
