@@ -33,7 +33,8 @@ from cozegate.inbox.fast_dedup import FastDedup, MemoryFastDedup, RedisFastDedup
 from cozegate.inbox.loading import load_handlers, load_object
 from cozegate.ingress import WebhookEndpoint, is_webhook_path
 from cozegate.observability.metrics_route import metrics_routes
-from cozegate.plugins import LocalTools
+from cozegate.plugins import LocalTools, Plugin
+from cozegate.plugins.server import PluginServer, is_plugin_path
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, create_redis, ensure_schema
 from cozegate.tenants import TenantRegistry, ensure_tenants_file
@@ -57,20 +58,26 @@ class Components:
     coze: CozeClient
     conversations: ConversationStore
     tools: LocalTools
+    plugins: PluginServer
     accepting: bool = field(default=False)
 
 
 class CozegateApp:
-    """Routes the webhook hot path straight to its bare ASGI endpoint, everything else to Starlette."""
+    """Routes the hot paths (webhooks, plugin calls) straight to their bare ASGI endpoints, the rest to Starlette."""
 
-    def __init__(self, components: Components, webhook: WebhookEndpoint, framework: Starlette) -> None:
+    def __init__(
+        self, components: Components, webhook: WebhookEndpoint, plugins: PluginServer, framework: Starlette
+    ) -> None:
         self.components = components
         self._webhook = webhook
+        self._plugins = plugins
         self._framework = framework
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_webhook_path(scope["path"]):
             await self._webhook(scope, receive, send)  # type: ignore[arg-type]
+        elif scope["type"] == "http" and is_plugin_path(scope["path"]):
+            await self._plugins(scope, receive, send)  # type: ignore[arg-type]
         else:
             await self._framework(scope, receive, send)
 
@@ -160,6 +167,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     tools = LocalTools()
     for spec in settings.tool_modules:
         tools.include(load_object(spec, LocalTools))
+    plugins = PluginServer(load_object(spec, Plugin) for spec in settings.plugins)
     reply_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     pipeline = MessagePipeline(conversations, coze, lambda: components.tenants, inbox, tools)
     delivery = ReplyDelivery(conversations, lambda: components.tenants, reply_http)
@@ -180,10 +188,12 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         coze=coze,
         conversations=conversations,
         tools=tools,
+        plugins=plugins,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        plugins.check_ready()
         await ensure_schema(db.engine, migrate=settings.should_auto_migrate)
         if db.is_sqlite:
             await store.release_all_leases(time.time())
@@ -193,13 +203,19 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         components.accepting = True
         log.info(
             "cozegate ready",
-            extra={"backend": db.dialect, "redis": redis is not None, "handlers": all_handlers.event_types()},
+            extra={
+                "backend": db.dialect,
+                "redis": redis is not None,
+                "handlers": all_handlers.event_types(),
+                "plugins": sorted(plugins.plugins),
+            },
         )
         try:
             yield
         finally:
             components.accepting = False
             await workers.stop(settings.shutdown_grace_seconds)
+            plugins.close()
             await inbox.stop()
             await coze.aclose()
             await reply_http.aclose()
@@ -225,7 +241,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         max_body_bytes=settings.max_body_bytes,
         replay_window_seconds=settings.replay_window_seconds,
     )
-    return CozegateApp(components, webhook, framework)
+    return CozegateApp(components, webhook, plugins, framework)
 
 
 def app_from_environment() -> CozegateApp:

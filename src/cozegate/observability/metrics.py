@@ -58,3 +58,17 @@ COZE_RETRIES = Counter(
     ["endpoint", "reason"],
     registry=REGISTRY,
 )
+
+PLUGIN_CALLS = Counter(
+    "cozegate_plugin_calls",
+    "Plugin tool calls by outcome (ok, tool_error, deadline_exceeded, invalid_arguments, unauthorized, busy, failed).",
+    ["plugin", "tool", "outcome"],
+    registry=REGISTRY,
+)
+PLUGIN_CALL_SECONDS = Histogram(
+    "cozegate_plugin_call_seconds",
+    "Plugin tool call time, from request to response.",
+    ["plugin", "tool"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)

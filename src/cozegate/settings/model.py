@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         description="`module:attribute` of LocalTools the bots may call (JSON list in the env var).",
     )
 
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="`module:attribute` of Plugins served at /plugins/{plugin}/{tool} (JSON list in the env var).",
+    )
+
     # --- coze ----------------------------------------------------------------------------------
     coze_base_url: str | None = Field(
         None,
