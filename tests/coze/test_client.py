@@ -9,7 +9,7 @@ from cozepy import AsyncTokenAuth
 
 from cozegate.coze import ChatFailedError, CozeCallError, CozeClient, CozeRetryPolicy, run_chat
 from cozegate.observability import metrics
-from tests.coze.conftest import SimServer
+from tests.support.sim_server import SimServer
 
 
 class RecordedSleeps:

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from cozegate.cli.sim import sim as sim_command
 from cozegate.coze.simulator import SimulatorConfig, create_simulator_app, load_simulator_config
-from tests.coze.conftest import SimServer
+from tests.support.sim_server import SimServer
 
 q = Message.build_user_question_text
 REPO = Path(__file__).resolve().parents[2]

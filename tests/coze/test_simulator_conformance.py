@@ -38,7 +38,7 @@ from cozepy.chat import Chat, ChatEvent
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.coze.conftest import SimServer
+from tests.support.sim_server import SimServer
 
 q = Message.build_user_question_text
 

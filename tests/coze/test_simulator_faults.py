@@ -10,7 +10,7 @@ import pytest
 from cozepy import AsyncCoze, ChatEventType, Coze, CozeAPIError, CozeInvalidEventError, Message
 from cozepy.chat import ChatEvent
 
-from tests.coze.conftest import SimServer
+from tests.support.sim_server import SimServer
 
 q = Message.build_user_question_text
 

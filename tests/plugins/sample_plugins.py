@@ -89,8 +89,10 @@ def polite_spin(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")], ctx: Tool
 
 
 @plugin.tool(max_concurrency=1, deadline_seconds=5)
-def hold(seconds: Annotated[float, Field(ge=0, le=2)]) -> Count:
-    """Hold one of the tool's single slot for a while."""
+def hold(seconds: Annotated[float, Field(ge=0, le=2)], marker: str = "") -> Count:
+    """Hold the tool's single slot for a while (writing `marker` once it holds it)."""
+    if marker:
+        _progress(marker).write_text("holding")
     time.sleep(seconds)
     return Count(count=1)
 

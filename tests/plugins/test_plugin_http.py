@@ -246,10 +246,11 @@ def test_cooperative_tool_sees_its_cancellation(served: tuple[PluginServerProces
     wait_for(lambda: (tmp / "progress" / "politedone").exists(), timeout=5)
 
 
-def test_concurrency_limit_refuses_with_429_until_a_slot_frees(server: PluginServerProcess) -> None:
+def test_concurrency_limit_refuses_with_429_until_a_slot_frees(served: tuple[PluginServerProcess, Path]) -> None:
+    server, tmp = served
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        first = pool.submit(call, server, "hold", {"seconds": 1.0})
-        wait_for(lambda: call(server, "hold", {"seconds": 0}).status_code == 429, timeout=5)
+        first = pool.submit(call, server, "hold", {"seconds": 1.0, "marker": "holding"})
+        wait_for(lambda: (tmp / "progress" / "holding").exists(), timeout=5)
         refused = call(server, "hold", {"seconds": 0})
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == "1"

@@ -41,6 +41,8 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port, "server": server}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level, settings.log_format)
+    if settings.plugins:
+        plugins.load_ready(settings.plugins)  # fail here, with the reason, rather than inside the server
     run_server(settings)
 
 

@@ -27,6 +27,18 @@ def _load(spec: str) -> Plugin:
         raise typer.Exit(2) from None
 
 
+def load_ready(specs: list[str]) -> list[Plugin]:
+    """Load plugins and check they can serve (tokens configured); exit 2 with the reason if not."""
+    plugins = [_load(spec) for spec in specs]
+    for plugin in plugins:
+        try:
+            plugin.check_ready()
+        except Exception as exc:
+            typer.echo(f"cozegate: plugin {plugin.name!r} cannot serve: {exc}", err=True)
+            raise typer.Exit(2) from None
+    return plugins
+
+
 @app.command()
 def serve(
     specs: Annotated[list[str], typer.Argument(help=SPEC_HELP, metavar="MODULE:PLUGIN...")],
@@ -46,13 +58,7 @@ def serve(
     from cozegate.observability import configure_logging
     from cozegate.plugins.standalone import PluginApp
 
-    plugins = [_load(spec) for spec in specs]
-    for plugin in plugins:
-        try:
-            plugin.check_ready()
-        except Exception as exc:
-            typer.echo(f"cozegate: plugin {plugin.name!r} cannot serve: {exc}", err=True)
-            raise typer.Exit(2) from None
+    plugins = load_ready(specs)
     configure_logging()
     for plugin in plugins:
         typer.echo(

@@ -6,6 +6,19 @@ under ``/sim/`` for fault injection and the request log. ``cozegate sim`` runs i
 """
 
 from cozegate.coze.simulator.app import create_simulator_app
-from cozegate.coze.simulator.config import BotConfig, SimulatorConfig, WorkflowConfig, load_simulator_config
+from cozegate.coze.simulator.config import (
+    BotConfig,
+    PluginCallConfig,
+    SimulatorConfig,
+    WorkflowConfig,
+    load_simulator_config,
+)
 
-__all__ = ["BotConfig", "SimulatorConfig", "WorkflowConfig", "create_simulator_app", "load_simulator_config"]
+__all__ = [
+    "BotConfig",
+    "PluginCallConfig",
+    "SimulatorConfig",
+    "WorkflowConfig",
+    "create_simulator_app",
+    "load_simulator_config",
+]

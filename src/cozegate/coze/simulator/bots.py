@@ -78,6 +78,7 @@ class BotInput:
     passages: Sequence[Passage] = field(default_factory=tuple)
     tool_output: str | None = None  # set when the client submitted the tool's result
     tool_call_id: str = ""
+    plugin_status: int | None = None  # plugin bots: the HTTP status of the server-side plugin call
 
 
 def reply(bot: BotConfig, given: BotInput) -> BotReply:
@@ -91,6 +92,8 @@ def reply(bot: BotConfig, given: BotInput) -> BotReply:
             return BotReply("tool_call", tool_call=ToolCall(given.tool_call_id, bot.tool.name, arguments))
         answer = bot.tool.answer_template.replace("{output}", given.tool_output)
         return BotReply("answer", answer=answer, follow_ups=follow_ups)
+    if bot.kind == "plugin" and bot.plugin is not None:
+        return plugin_reply(bot.plugin.answer_template, given.plugin_status, given.tool_output or "", follow_ups)
     if bot.kind == "canned":
         answers = {question.strip().lower(): answer for question, answer in bot.answers.items()}
         answer = answers.get(given.user_text.strip().lower(), bot.default_answer)
@@ -100,6 +103,32 @@ def reply(bot: BotConfig, given: BotInput) -> BotReply:
         answer = f"According to {best.title}: {best.text}" if best else bot.no_match_answer
         return BotReply("answer", answer=answer, follow_ups=follow_ups)
     return BotReply("answer", answer=f"echo: {given.user_text}", follow_ups=follow_ups)
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def plugin_reply(template: str, status: int | None, body: str, follow_ups: tuple[str, ...]) -> BotReply:
+    """Coze fails the run unless the plugin answered 200; an ``error`` object in the body is explained."""
+    if status != 200:
+        detail = f"status={status}" if status is not None else body
+        return BotReply("fail", error_code=5000, error_msg=f"plugin call failed, {detail}")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    fields = data if isinstance(data, dict) else {}
+    error = fields.get("error")
+    if isinstance(error, dict):
+        return BotReply("answer", answer=f"Sorry, {error.get('message', 'the plugin reported an error')}")
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key == "output":
+            return body
+        return str(fields[key]) if key in fields else match.group(0)
+
+    return BotReply("answer", answer=_PLACEHOLDER.sub(fill, template), follow_ups=follow_ups)
 
 
 def words(text: str) -> set[str]:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from cozegate.coze.simulator import bots
+from cozegate.coze.simulator.plugin_calls import PluginCallResult
 from cozegate.coze.simulator.records import BotRecord, ChatRecord, MessageRecord
 from cozegate.coze.simulator.sse import SseEvent, chat_event, dump_json
 from cozegate.coze.simulator.state import VERBOSE_FINISH, SimState, object_string_text
@@ -35,14 +36,19 @@ def user_text_of(messages: list[dict[str, Any]]) -> str:
 
 
 def decide_turn(
-    state: SimState, chat: ChatRecord, bot: BotRecord, tool_output: str | None = None
+    state: SimState,
+    chat: ChatRecord,
+    bot: BotRecord,
+    tool_output: str | None = None,
+    plugin_call: PluginCallResult | None = None,
 ) -> tuple[bots.BotReply, list[MessageRecord]]:
     """The bot's reply to the chat's query and the messages that show it (not yet visible)."""
     given = bots.BotInput(
         user_text=chat.user_text,
         passages=state.passages_for(bot) if bot.config.kind == "knowledge" else (),
-        tool_output=tool_output,
+        tool_output=plugin_call.body if plugin_call is not None else tool_output,
         tool_call_id=f"call_{state.ids.next()}",
+        plugin_status=plugin_call.status if plugin_call is not None else None,
     )
     reply = bots.reply(bot.config, given)
     conversation = state.conversation(chat.conversation_id)
@@ -51,6 +57,10 @@ def decide_turn(
         return state.new_message(conversation, role="assistant", type=type_, content=content, chat=chat)
 
     outputs: list[MessageRecord] = []
+    if plugin_call is not None:
+        plugin_function = {"name": plugin_call.name, "arguments": plugin_call.arguments}
+        outputs.append(message("function_call", dump_json(plugin_function)))
+        outputs.append(message("tool_response", plugin_call.body))
     if tool_output is not None:
         outputs.append(message("tool_response", tool_output))
     if reply.kind == "tool_call" and reply.tool_call is not None:

@@ -36,11 +36,32 @@ class ToolConfig(_Model):
     answer_template: str = Field(default="Tool result: {output}", description="{output} is the submitted output")
 
 
+class PluginCallConfig(_Model):
+    """A plugin imported into Coze from an HTTP service, which the bot calls server-side (as Coze does).
+
+    The simulator POSTs ``{argument: value}`` as JSON to ``url`` with the service token verbatim in the
+    ``key`` header (or query parameter) and Coze's ``X-AIPlugin-*`` headers; ``value`` is the first match
+    of ``argument_pattern`` in the user's text (the whole text without a pattern). A 200 answer becomes
+    ``answer_template`` with ``{field}`` filled from the response object (``{output}``: the raw body);
+    a response carrying ``error`` is answered with its message; any other status fails the chat.
+    """
+
+    url: str
+    name: str = Field(default="", description="tool name shown in the function_call message (default: URL's last part)")
+    argument: str = "query"
+    argument_pattern: str | None = None
+    location: Literal["header", "query"] = "header"
+    key: str = "X-Api-Key"
+    service_token: str = ""
+    answer_template: str = "{output}"
+    timeout_seconds: float = 10.0
+
+
 class BotConfig(_Model):
     """One scripted bot. ``kind`` picks the behaviour; the other fields tune it."""
 
     id: str = Field(min_length=1)
-    kind: Literal["echo", "canned", "knowledge", "tool", "fail"] = "echo"
+    kind: Literal["echo", "canned", "knowledge", "tool", "plugin", "fail"] = "echo"
     name: str = ""
     description: str = ""
     prompt: str = ""
@@ -55,6 +76,8 @@ class BotConfig(_Model):
     no_match_answer: str = "Sorry, I could not find that in my knowledge base."
     # tool
     tool: ToolConfig = Field(default_factory=ToolConfig)
+    # plugin
+    plugin: PluginCallConfig | None = None
     # fail
     error_code: int = 5000
     error_msg: str = "The bot failed to answer (simulated internal error)."

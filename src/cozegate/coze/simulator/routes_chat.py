@@ -8,6 +8,7 @@ from cozegate.coze.simulator.chat_flow import chat_error_event, chat_events, dec
 from cozegate.coze.simulator.context import Simulator
 from cozegate.coze.simulator.dispatch import CozeRequest, Endpoint, JsonReply, Reply, StreamReply, body_stream_flag
 from cozegate.coze.simulator.envelopes import CozeCode, CozeError, bad_params, envelope
+from cozegate.coze.simulator.plugin_calls import call_plugin
 from cozegate.coze.simulator.records import ChatRecord
 from cozegate.coze.simulator.state import SimState
 
@@ -83,7 +84,13 @@ async def create_chat(call: CozeRequest, sim: Simulator) -> Reply:
         chat.inserted_ids.append(message.id)
         if save_history:
             state.append(conversation, message)
-    reply, outputs = decide_turn(state, chat, bot)
+    plugin = bot.config.plugin if bot.config.kind == "plugin" else None
+    plugin_call = None
+    if plugin is not None:
+        plugin_call = await call_plugin(
+            plugin, chat.user_text, bot_id=bot.id, conversation_id=conversation.id, logid=sim.ids.logid()
+        )
+    reply, outputs = decide_turn(state, chat, bot, plugin_call=plugin_call)
     if not stream:
         state.start_turn(chat, reply, outputs, bot.config.think_ms / 1000)
         return JsonReply(envelope(chat.to_coze()))
