@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from cozegate.plugins.context import ToolContext
 
-TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,29}$")  # Coze: letters, digits, _; at most 30
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_]{1,30}$")  # Coze: letters, digits, _; at most 30
 RESULT_FIELD = "result"
 ERROR_FIELD = "error"  # the 200 body of an error the bot should read
 
@@ -66,7 +66,7 @@ def spec_from_function(
     """Read ``function``'s signature; raises ``TypeError`` naming what a tool must change."""
     tool_name = name or function.__name__
     if not TOOL_NAME.match(tool_name):
-        raise TypeError(f"tool name {tool_name!r} must be letters, digits and _ (start with a letter, at most 30)")
+        raise TypeError(f"tool name {tool_name!r} must be letters, digits and _, at most 30")
     hints = get_type_hints(function, include_extras=True)
     if "return" not in hints:
         raise TypeError(f"tool {tool_name!r}: annotate the return type (what the bot gets back)")
