@@ -12,56 +12,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))
+from bench.common.wrk import Result, describe, median, run_wrk, wait_port  # noqa: E402
 from gen_requests import generate, new_secret  # noqa: E402
 
 T = TypeVar("T")
-
-
-@dataclass
-class Result:
-    target: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    non_2xx: int
-    requests: int
-
-
-def _ms(value: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
-    if match is None:
-        raise RuntimeError(f"unexpected wrk latency {value!r}")
-    number, unit = match.groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def parse_wrk(target: str, output: str) -> Result:
-    if "Requests/sec" not in output or "99%" not in output:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
-    non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    return Result(target, rps, p50, p99, int(non.group(1)) if non else 0, total)
 
 
 def pg_schema(url: str, sql: str) -> None:
@@ -90,16 +60,6 @@ def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port} after {timeout} s")
-
-
 def build_peer(build_dir: Path) -> Path:
     source = Path(os.environ.get("BENCH_PEER_SRC", REPO.parent / "shared" / "bench" / "peer-go"))
     if shutil.which("go") is None or shutil.which("wrk") is None:
@@ -118,19 +78,12 @@ def build_peer(build_dir: Path) -> Path:
     return target / "peer"
 
 
-def run_wrk(url: str, requests_file: Path, args: argparse.Namespace) -> str:
+def signed_wrk(target: str, url: str, requests_file: Path, args: argparse.Namespace) -> Result:
     env = {**os.environ, "BENCH_REQUESTS": str(requests_file), "BENCH_THREADS": str(args.threads)}
-    cmd = [
-        "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{args.duration}s",
-        "-s",
-        str(HERE / "signed.lua"),
-        "--latency",
-        url,
-    ]
-    return subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    script = str(HERE / "signed.lua")
+    return run_wrk(
+        target, url, script, threads=args.threads, connections=args.connections, duration=args.duration, env=env
+    )
 
 
 def main() -> None:
@@ -186,14 +139,9 @@ def main() -> None:
                 requests_file = work / "requests.txt"
                 count = max(200_000, 70_000 * args.duration)
                 generate(requests_file, count, secret, f"r{run}{target}{time.time_ns()}")
-                out = run_wrk(f"http://127.0.0.1:{port}/coze/webhook", requests_file, args)
-                r = parse_wrk(target, out)
+                r = signed_wrk(target, f"http://127.0.0.1:{port}/coze/webhook", requests_file, args)
                 results[target].append(r)
-                print(
-                    f"run {run + 1} {target:9s} {r.rps:10.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
-                    f"p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}",
-                    flush=True,
-                )
+                print(describe(run + 1, r), flush=True)
                 time.sleep(1)
     finally:
         for proc in (gate, peer):
@@ -202,7 +150,7 @@ def main() -> None:
             proc.wait(timeout=30)
 
     def med(target: str, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in results[target])
+        return median(results[target], attr)
 
     peer_rps, gate_rps = med("peer", "rps"), med("cozegate", "rps")
     print()

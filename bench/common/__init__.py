@@ -1,0 +1,1 @@
+"""Helpers shared by the benchmarks: driving wrk and reading its report."""
