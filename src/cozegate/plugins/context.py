@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class ToolCancelled(BaseException):
@@ -26,7 +25,7 @@ class ToolContext:
     deadline: float  # time.monotonic() value
     bot_id: str | None = None  # X-AIPlugin-Bot-ID, when Coze sends it
     conversation_id: str | None = None  # X-AIPlugin-Conversation-ID
-    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancelled: bool = False  # set by the event loop, read by the tool's thread (a plain flag suffices)
 
     def remaining(self) -> float:
         """Seconds left before the call's deadline (never negative)."""
@@ -34,12 +33,12 @@ class ToolContext:
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def check(self) -> None:
         """Raise ``ToolCancelled`` if the call was cancelled (its deadline passed)."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise ToolCancelled
 
     def cancel(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True

@@ -65,7 +65,7 @@ def _raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> N
 class _ThreadCall:
     """One sync call in a worker thread, interruptible until it finishes and never after."""
 
-    def __init__(self, function: Callable[..., Any], kwargs: dict[str, Any], context: ToolContext) -> None:
+    def __init__(self, function: Callable[..., Any], kwargs: dict[str, Any], context: ToolContext | None) -> None:
         self._function = function
         self._kwargs = kwargs
         self._context = context
@@ -90,7 +90,8 @@ class _ThreadCall:
 
     def cancel(self) -> None:
         """Tell the call it is cancelled (``ToolContext.cancelled``); a call not started yet never starts."""
-        self._context.cancel()
+        if self._context is not None:
+            self._context.cancel()
         with self._lock:
             if self._state is _State.PENDING:
                 self._state = _State.CANCELLED
@@ -119,7 +120,7 @@ async def run_async_tool(
 async def run_sync_tool(
     function: Callable[..., Any],
     kwargs: dict[str, Any],
-    context: ToolContext,
+    context: ToolContext | None,
     seconds: float,
     slots: ConcurrencySlots,
     pool: ThreadPoolExecutor,

@@ -127,14 +127,16 @@ class PluginServer:
             arguments = spec.arguments.model_validate_json(body or b"{}")
         except pydantic.ValidationError as exc:
             raise _invalid_arguments(exc) from None
-        context = ToolContext(
-            request_id=request_id,
-            plugin=plugin.name,
-            tool=spec.name,
-            deadline=time.monotonic() + tool.deadline_seconds,
-            bot_id=headers.get("x-aiplugin-bot-id"),
-            conversation_id=headers.get("x-aiplugin-conversation-id"),
-        )
+        context = None
+        if spec.context_parameter is not None:
+            context = ToolContext(
+                request_id=request_id,
+                plugin=plugin.name,
+                tool=spec.name,
+                deadline=time.monotonic() + tool.deadline_seconds,
+                bot_id=headers.get("x-aiplugin-bot-id"),
+                conversation_id=headers.get("x-aiplugin-conversation-id"),
+            )
         kwargs = spec.call_arguments(arguments, context)
         token = request_id_var.set(request_id)
         try:

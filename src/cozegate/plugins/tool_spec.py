@@ -39,13 +39,14 @@ class ToolSpec:
     deadline_seconds: float | None
     max_concurrency: int | None
 
-    def call_arguments(self, body: BaseModel, context: ToolContext) -> dict[str, Any]:
+    def call_arguments(self, body: BaseModel, context: ToolContext | None) -> dict[str, Any]:
         """Keyword arguments for the function from the validated body."""
         if self.body_parameter is not None:
             kwargs: dict[str, Any] = {self.body_parameter: body}
         else:
             kwargs = {name: getattr(body, name) for name in type(body).model_fields}
         if self.context_parameter is not None:
+            assert context is not None, "a tool taking a ToolContext is called with one"
             kwargs[self.context_parameter] = context
         return kwargs
 
