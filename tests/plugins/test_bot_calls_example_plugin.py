@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from cozepy import ChatEventType, ChatStatus, Coze, Message, MessageType, TokenAuth
 
-from cozegate.coze.simulator import BotConfig, PluginCallConfig, SimulatorConfig, create_simulator_app
+from cozegate.coze.simulator import BotConfig, SimulatorConfig, create_simulator_app, load_simulator_config
 from tests.support.plugin_server import PluginServerProcess
+from tests.support.server import REPO
 from tests.support.sim_server import SimServer
 
 TOKEN = "orders-token"
@@ -29,17 +30,12 @@ def orders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginServerPro
 
 
 def orders_bot(url: str, token: str) -> BotConfig:
-    return BotConfig(
-        id="bot-orders",
-        kind="plugin",
-        plugin=PluginCallConfig(
-            url=f"{url}/plugins/orders/lookup_order",
-            argument="order_id",
-            argument_pattern=r"[A-Za-z]-\d+",
-            service_token=token,
-            answer_template="Order {order_id} is {status}; expected delivery {expected_delivery}.",
-        ),
-    )
+    """`bot-orders` of the README's scenario file, pointed at this test's plugin server."""
+    scenario = load_simulator_config(REPO / "examples" / "orders_plugin" / "sim-scenario.yaml")
+    bot = next(b for b in scenario.bots if b.id == "bot-orders")
+    assert bot.plugin is not None
+    plugin = bot.plugin.model_copy(update={"url": f"{url}/plugins/orders/lookup_order", "service_token": token})
+    return bot.model_copy(update={"plugin": plugin})
 
 
 @pytest.fixture
@@ -81,3 +77,8 @@ def test_a_plugin_refusing_coze_fails_the_chat(coze: Coze) -> None:
     assert chat.chat.status == ChatStatus.FAILED
     assert chat.chat.last_error is not None
     assert "status=401" in chat.chat.last_error.msg
+
+
+def test_a_plugin_bot_must_name_its_plugin() -> None:
+    with pytest.raises(ValueError, match="needs `plugin"):
+        BotConfig(id="bot-x", kind="plugin")

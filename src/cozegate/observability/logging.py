@@ -6,16 +6,28 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+Masker = Callable[[str], str]
+"""Rewrites log text before it is written (the hook the PII masking of the compliance part plugs into)."""
+
 request_id_var: ContextVar[str | None] = ContextVar("cozegate_request_id", default=None)
 
+_UNMASKED = frozenset({"ts", "level", "logger", "request_id"})
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line with stable keys (``ts, level, logger, msg, request_id`` + extras)."""
+    """One JSON object per line with stable keys (``ts, level, logger, msg, request_id`` + extras).
+
+    With a ``mask``, the message, the exception text and every string extra pass through it.
+    """
+
+    def __init__(self, mask: Masker | None = None) -> None:
+        super().__init__()
+        self._mask = mask
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -32,14 +44,17 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        if self._mask is not None:
+            mask = self._mask
+            entry = {k: mask(v) if isinstance(v, str) and k not in _UNMASKED else v for k, v in entry.items()}
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Route every logger to stdout in the chosen format (idempotent)."""
+def configure_logging(level: str = "INFO", fmt: str = "json", mask: Masker | None = None) -> None:
+    """Route every logger to stdout in the chosen format (idempotent); ``mask`` rewrites JSON log text."""
     handler = logging.StreamHandler(sys.stdout)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(mask))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -61,7 +61,8 @@ COZE_RETRIES = Counter(
 
 PLUGIN_CALLS = Counter(
     "cozegate_plugin_calls",
-    "Plugin tool calls by outcome (ok, tool_error, deadline_exceeded, invalid_arguments, unauthorized, busy, failed).",
+    "Plugin tool calls by outcome (ok, tool_error, deadline_exceeded, invalid_arguments, bad_request, unauthorized,"
+    " forbidden, busy, failed, invalid_output).",
     ["plugin", "tool", "outcome"],
     registry=REGISTRY,
 )

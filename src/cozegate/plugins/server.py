@@ -170,7 +170,8 @@ class PluginServer:
             log.exception("tool %s/%s returned a value that does not match its return type", plugin.name, spec.name)
             raise _failed(request_id, "invalid_output") from None
         except Exception:
-            log.exception("tool %s/%s failed", plugin.name, spec.name, extra={"arguments": sorted(kwargs)})
+            # argument names only: values may be personal data (a masker in configure_logging covers the rest)
+            log.exception("tool %s/%s failed", plugin.name, spec.name, extra={"argument_names": sorted(kwargs)})
             raise _failed(request_id, "failed") from None
         finally:
             request_id_var.reset(token)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 from cozegate.coze.simulator.faults import FaultSpec
 
@@ -86,6 +86,12 @@ class BotConfig(_Model):
     think_ms: NonNegativeInt = Field(default=100, description="non-streaming chat: in_progress for this long")
     delta_ms: NonNegativeInt = Field(default=0, description="streaming chat: pause between answer deltas")
     words_per_delta: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _plugin_bots_name_their_plugin(self) -> BotConfig:
+        if self.kind == "plugin" and self.plugin is None:
+            raise ValueError(f"bot {self.id}: kind `plugin` needs `plugin: {{url: ...}}`")
+        return self
 
 
 class WorkflowConfig(_Model):
