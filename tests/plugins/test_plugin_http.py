@@ -126,6 +126,21 @@ def test_token_rotation_through_the_token_file(served: tuple[PluginServerProcess
         wait_for(lambda: call(server, "add", {"a": 1, "b": 1}).status_code == 200, timeout=5)
 
 
+def test_an_emptied_token_file_refuses_every_call_and_says_so(served: tuple[PluginServerProcess, Path]) -> None:
+    server, tmp = served
+    tokens = tmp / "tokens.txt"
+    original = tokens.read_text()
+    try:
+        tokens.write_text("# every token removed\n")
+        response = wait_for(lambda: (r := call(server, "add", {"a": 1, "b": 1})).status_code == 503 and r, timeout=5)
+        assert error_of(response)["code"] == "auth_not_configured"
+        assert "tokens.txt" not in response.text  # where the tokens live is for the log, not the caller
+        wait_for(lambda: "write the plugin's service token into" in server.logs(), timeout=5)
+    finally:
+        tokens.write_text(original)
+        wait_for(lambda: call(server, "add", {"a": 1, "b": 1}).status_code == 200, timeout=5)
+
+
 def test_unknown_plugin_or_tool_is_404(server: PluginServerProcess) -> None:
     for path in ("/plugins/sample/nope", "/plugins/nope/echo", "/plugins/sample"):
         response = httpx.post(server.url + path, headers={"X-Api-Key": TOKEN})
