@@ -6,8 +6,9 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
 import yaml
@@ -141,26 +142,39 @@ class Node(BaseModel):
     children: list[Node] = []
 
 
-def test_types_coze_cannot_describe_are_refused_with_a_reason() -> None:
+class Color(Enum):
+    RED = "red"
+
+
+def _union(value: int | str) -> int:
+    """Union."""
+    return 1
+
+
+def _tree(node: Node) -> int:
+    """Recursive."""
+    return 1
+
+
+def _enum_keys(scores: dict[Color, int]) -> int:
+    """A map keyed by an enum (propertyNames)."""
+    return 1
+
+
+def _decimal(amount: Decimal) -> int:
+    """Decimals are a number-or-string union in JSON Schema."""
+    return 1
+
+
+@pytest.mark.parametrize(
+    ("function", "reason"),
+    [(_union, "one JSON type"), (_tree, "itself"), (_enum_keys, "propertyNames"), (_decimal, "one JSON type")],
+)
+def test_types_coze_cannot_describe_are_refused_at_registration(function: Any, reason: str) -> None:
     plugin = Plugin("odd", description="d", auth=NO_AUTH)
-
-    @plugin.tool
-    def union(value: int | str) -> int:
-        """Union."""
-        return 1
-
-    with pytest.raises(UnsupportedSchemaError, match="one JSON type"):
-        plugin_openapi(plugin, SERVER)
-
-    recursive = Plugin("rec", description="d", auth=NO_AUTH)
-
-    @recursive.tool
-    def tree(node: Node) -> int:
-        """Recursive."""
-        return 1
-
-    with pytest.raises(UnsupportedSchemaError, match="itself"):
-        plugin_openapi(recursive, SERVER)
+    with pytest.raises(UnsupportedSchemaError, match=reason):
+        plugin.tool(function)
+    assert plugin.tools == {}
 
 
 def test_server_url_needs_a_scheme() -> None:

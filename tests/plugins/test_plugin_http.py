@@ -108,6 +108,7 @@ def test_ip_allow_list_refuses_other_addresses(server: PluginServerProcess) -> N
     response = httpx.post(f"{server.url}/plugins/fenced_sample/ping")
     assert response.status_code == 403
     assert error_of(response)["code"] == "ip_not_allowed"
+    assert httpx.get(f"{server.url}/plugins/fenced_sample/openapi.json").status_code == 403
 
 
 def test_token_rotation_through_the_token_file(served: tuple[PluginServerProcess, Path]) -> None:
@@ -215,10 +216,13 @@ def test_exception_is_500_without_trace_or_secret_and_logged_with_request_id(ser
     wait_for(logged, timeout=5)
 
 
-def test_output_that_breaks_the_return_type_is_500(server: PluginServerProcess) -> None:
-    response = call(server, "wrong_output", None)
+def test_output_that_breaks_the_return_type_is_500_and_its_value_is_not_logged(server: PluginServerProcess) -> None:
+    response = call(server, "wrong_output", None, headers={"x-request-id": "bad-output-1"})
     assert response.status_code == 500
     assert error_of(response)["code"] == "tool_failed"
+    entry = wait_for(lambda: next((e for e in _log_entries(server) if e.get("request_id") == "bad-output-1"), None))
+    assert "does not match its return type" in entry["msg"]
+    assert "not a count" not in json.dumps(entry)
 
 
 def _log_entries(server: PluginServerProcess) -> list[dict[str, Any]]:

@@ -126,6 +126,44 @@ def test_definition_mistakes_are_refused_with_what_to_change(function: Any, reas
         spec_from_function(function)
 
 
+def _optional_context(x: int, ctx: ToolContext | None = None) -> int:
+    """Doc."""
+    return x
+
+
+def test_a_context_must_be_plain_so_no_caller_can_send_one() -> None:
+    with pytest.raises(TypeError, match="plain `ToolContext`"):
+        spec_from_function(_optional_context)
+
+
+def _annotated_default(x: Annotated[int, Field(default=3, description="x")]) -> int:
+    """Doc."""
+    return x
+
+
+def test_a_default_inside_annotated_makes_the_field_optional() -> None:
+    spec = spec_from_function(_annotated_default)
+    assert spec.arguments.model_validate({}).x == 3  # type: ignore[attr-defined]
+    assert "required" not in spec.arguments.model_json_schema()
+
+
+def test_query_tokens_compare_as_the_bytes_that_were_sent() -> None:
+    auth = ServiceToken(tokens=["tök+1"], query="k")
+    auth.verify(RawHeaders([]), b"a=b&k=t%C3%B6k%2B1")
+    with pytest.raises(CredentialsInvalidError):
+        auth.verify(RawHeaders([]), b"k=t%C3%B6k+1")  # "+" is a space in a query
+    with pytest.raises(CredentialsMissingError):
+        auth.verify(RawHeaders([]), b"kk=t%C3%B6k%2B1")
+
+
+def test_ipv4_clients_of_a_dual_stack_listener_match_ipv4_networks() -> None:
+    allow = IpAllowList(["10.0.0.0/8"])
+    assert allow.allows("::ffff:10.1.2.3")
+    assert not allow.allows("::ffff:11.1.2.3")
+    assert not allow.allows("not an address")
+    assert not allow.allows(None)
+
+
 def test_names_follow_coze_tool_names() -> None:
     with pytest.raises(TypeError, match="at most 30"):
         spec_from_function(_no_doc, name="x" * 31, description="d")

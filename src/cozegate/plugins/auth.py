@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 from cozegate.ingress.headers import RawHeaders
 
@@ -73,13 +73,14 @@ class _EnvTokens(_TokenSource):
 
 
 class _FileTokens(_TokenSource):
-    """One token per line (``#`` comments); re-read at most once a second when the file changed."""
+    """One token per line (``#`` comments); re-read at most once a second when the file changed (its
+    modification time, size or inode, so an editor's replace-by-rename is seen too)."""
 
     def __init__(self, path: str | Path, check_every: float = 1.0) -> None:
         self._path = Path(path)
         self._check_every = check_every
         self._checked_at = float("-inf")
-        self._mtime_ns = -1
+        self._identity: tuple[int, int, int] | None = None
         self._tokens: tuple[bytes, ...] = ()
 
     def tokens(self) -> Sequence[bytes]:
@@ -94,13 +95,14 @@ class _FileTokens(_TokenSource):
     def _reload(self) -> None:
         try:
             stat = self._path.stat()
-            if stat.st_mtime_ns == self._mtime_ns:
+            identity = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            if identity == self._identity:
                 return
             lines = self._path.read_text(encoding="utf-8").splitlines()
         except OSError:
-            self._tokens, self._mtime_ns = (), -1
+            self._tokens, self._identity = (), None
             return
-        self._mtime_ns = stat.st_mtime_ns
+        self._identity = identity
         self._tokens = tuple(s.encode() for s in (line.strip() for line in lines) if s and not s.startswith("#"))
 
     def describe(self) -> str:
@@ -149,17 +151,16 @@ class TokenAuth:
             raise CredentialsInvalidError(self._where())
 
     def _presented(self, headers: RawHeaders, query_string: bytes) -> bytes | None:
-        if self.location == "header":
-            value = headers.get(self.name.lower())
-        else:
-            value = next((v for k, v in parse_qsl(query_string.decode("latin-1")) if k == self.name), None)
+        if self.location == "query":
+            return _query_value(query_string, self.name)
+        value = headers.get(self.name.lower())
         if value is None:
             return None
         if self.prefix:
             if value[: len(self.prefix)].lower() != self.prefix.lower():
                 return b""
             value = value[len(self.prefix) :]
-        return value.strip().encode("latin-1", "replace")
+        return value.strip().encode("latin-1")  # the header's own bytes (RawHeaders decoded them as latin-1)
 
     def _where(self) -> str:
         if self.is_bearer:
@@ -168,6 +169,15 @@ class TokenAuth:
 
     def describe(self) -> str:
         return f"{self._where()}, tokens from {self.source.describe()}"
+
+
+def _query_value(query_string: bytes, name: str) -> bytes | None:
+    """The raw bytes of the first ``name=...`` in the query (percent-decoded, ``+`` as space)."""
+    for pair in query_string.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        if unquote_to_bytes(key.replace(b"+", b" ")) == name.encode():
+            return unquote_to_bytes(value.replace(b"+", b" "))
+    return None
 
 
 def ServiceToken(
@@ -208,4 +218,6 @@ class IpAllowList:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:10.1.2.3, as a dual-stack listener reports an IPv4 client
         return any(ip in network for network in self.networks)

@@ -15,7 +15,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cozegate.plugins.auth import TokenAuth
-from cozegate.plugins.tool_spec import ERROR_FIELD
+from cozegate.plugins.tool_spec import ERROR_FIELD, ToolSpec
 
 if TYPE_CHECKING:
     from cozegate.plugins.plugin import Plugin, RegisteredTool
@@ -43,8 +43,26 @@ _ERROR_OBJECT: dict[str, Any] = {
 }
 
 
+# The Schema Object keywords of OpenAPI 3.0; others (propertyNames, patternProperties, ...) are refused.
+SCHEMA_KEYWORDS = frozenset(
+    {
+        "title", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength",
+        "minLength", "pattern", "maxItems", "minItems", "uniqueItems", "maxProperties", "minProperties",
+        "required", "enum", "type", "allOf", "oneOf", "anyOf", "not", "items", "properties",
+        "additionalProperties", "description", "format", "default", "nullable", "discriminator", "readOnly",
+        "writeOnly", "xml", "externalDocs", "example", "deprecated",
+    }
+)  # fmt: skip
+
+
 class UnsupportedSchemaError(TypeError):
     pass
+
+
+def check_exportable(spec: ToolSpec) -> None:
+    """Raise ``UnsupportedSchemaError`` now (at registration) if Coze could not be told about the tool."""
+    openapi_schema(spec.arguments.model_json_schema())
+    openapi_schema(spec.output.json_schema(mode="serialization"))
 
 
 def plugin_openapi(plugin: Plugin, server_url: str) -> dict[str, Any]:
@@ -181,8 +199,13 @@ def _convert_keywords(node: dict[str, Any], defs: dict[str, Any], seen: tuple[st
         elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
             out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
             out[key] = True
-        else:
+        elif key in SCHEMA_KEYWORDS or key.startswith("x-"):
             out[key] = value
+        else:
+            raise UnsupportedSchemaError(
+                f"{node.get('title', 'a field')}: `{key}` cannot be described in OpenAPI 3.0 (and so to Coze);"
+                " use a model with named fields"
+            )
     return out
 
 

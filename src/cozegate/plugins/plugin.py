@@ -16,7 +16,6 @@ import functools
 import os
 import re
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, overload
 
@@ -24,7 +23,8 @@ from prometheus_client import Counter, Histogram
 
 from cozegate.observability import metrics
 from cozegate.plugins.auth import IpAllowList, TokenAuth
-from cozegate.plugins.execution import ConcurrencySlots
+from cozegate.plugins.execution import ConcurrencySlots, ToolThreads
+from cozegate.plugins.openapi import check_exportable
 from cozegate.plugins.tool_spec import ToolSpec, spec_from_function
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,9 +97,8 @@ class Plugin:
         self.deadline_seconds = deadline_seconds
         self.max_concurrency = max_concurrency
         self.max_body_bytes = max_body_bytes
-        self.threads = threads or min(32, (os.cpu_count() or 1) + 4)
+        self.threads = ToolThreads(threads or min(32, (os.cpu_count() or 1) + 4), name)
         self.tools: dict[str, RegisteredTool] = {}
-        self._pool: ThreadPoolExecutor | None = None
 
     @overload
     def tool(self, function: F) -> F: ...
@@ -133,6 +132,7 @@ class Plugin:
                 deadline_seconds=deadline_seconds,
                 max_concurrency=max_concurrency,
             )
+            check_exportable(spec)
             if spec.name in self.tools:
                 raise ValueError(f"plugin {self.name!r} already has a tool named {spec.name!r}")
             self.tools[spec.name] = RegisteredTool(
@@ -147,13 +147,6 @@ class Plugin:
 
         return register(function) if function is not None else register
 
-    @property
-    def pool(self) -> ThreadPoolExecutor:
-        """The bounded thread pool sync tools run in (created on first use)."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=f"plugin-{self.name}")
-        return self._pool
-
     def check_ready(self) -> None:
         """Raise with a clear message if the plugin cannot serve (no tools, tokens not configured)."""
         if not self.tools:
@@ -162,6 +155,4 @@ class Plugin:
             self.auth.check_configured()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self.threads.close()

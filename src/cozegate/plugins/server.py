@@ -25,7 +25,7 @@ from cozegate.ingress.headers import RawHeaders
 from cozegate.observability.logging import request_id_var
 from cozegate.plugins.auth import CredentialsInvalidError, CredentialsMissingError, TokenAuth, TokenSourceError
 from cozegate.plugins.context import ToolContext
-from cozegate.plugins.execution import DeadlineExceededError, ToolBusyError, run_async_tool, run_sync_tool
+from cozegate.plugins.execution import DeadlineExceededError, ThreadsStuckError, ToolBusyError, run_async_tool
 from cozegate.plugins.openapi import plugin_manifest, plugin_openapi
 from cozegate.plugins.plugin import Plugin, RegisteredTool, ToolError
 
@@ -89,6 +89,10 @@ class PluginServer:
         plugin_name, _, tool_name = scope["path"][len(PLUGINS_PREFIX) :].partition("/")
         plugin = self.plugins.get(plugin_name)
         if plugin is not None and tool_name in _DESCRIPTIONS and scope["method"] in ("GET", "HEAD"):
+            if plugin.allow_ips is not None and not _client_allowed(plugin, scope):
+                body = error_bytes("ip_not_allowed", "this address may not read the plugin", request_id)
+                await _respond(send, 403, body, request_id, [])
+                return
             await self._describe(plugin, tool_name, scope, headers, request_id, send)
             return
         tool = plugin.tools.get(tool_name) if plugin is not None else None
@@ -144,10 +148,17 @@ class PluginServer:
                 value = await run_async_tool(spec.function, kwargs, tool.deadline_seconds, tool.slots)
             else:
                 grace = COOPERATIVE_GRACE_SECONDS if spec.context_parameter is not None else 0.0
-                value = await run_sync_tool(
-                    spec.function, kwargs, context, tool.deadline_seconds, tool.slots, plugin.pool, grace
+                value = await plugin.threads.run(
+                    spec.function, kwargs, context, tool.deadline_seconds, tool.slots, grace
                 )
-            return spec.response_json(value)
+        except ThreadsStuckError:
+            raise _Answer(
+                429,
+                "plugin_busy",
+                f"every thread of plugin {plugin.name} is held by a call that overran its deadline; retry later",
+                outcome="busy",
+                headers=[(b"retry-after", b"1")],
+            ) from None
         except ToolBusyError:
             raise _Answer(
                 429,
@@ -166,22 +177,32 @@ class PluginServer:
             ) from None
         except ToolError as exc:
             raise _Answer(200, exc.code, exc.message, outcome="tool_error") from None
-        except pydantic.ValidationError:
-            log.exception("tool %s/%s returned a value that does not match its return type", plugin.name, spec.name)
-            raise _failed(request_id, "invalid_output") from None
         except Exception:
             # argument names only: values may be personal data (a masker in configure_logging covers the rest)
             log.exception("tool %s/%s failed", plugin.name, spec.name, extra={"argument_names": sorted(kwargs)})
             raise _failed(request_id, "failed") from None
         finally:
             request_id_var.reset(token)
+        try:
+            return spec.response_json(value)
+        except pydantic.ValidationError as exc:
+            problems = [
+                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['type']}" for e in exc.errors(include_input=False)
+            ]
+            log.error(  # where and what kind, never the value (it may be personal data)
+                "tool %s/%s returned a value that does not match its return type: %s",
+                plugin.name,
+                spec.name,
+                "; ".join(problems),
+                extra={"request_id": request_id},
+            )
+            raise _failed(request_id, "invalid_output") from None
 
     async def _describe(
         self, plugin: Plugin, what: str, scope: Scope, headers: RawHeaders, request_id: str, send: Send
     ) -> None:
-        host = headers.get("x-forwarded-host") or headers.get("host") or "localhost"
-        scheme = headers.get("x-forwarded-proto") or scope.get("scheme", "http")
-        server_url = f"{scheme}://{host}"
+        # the Host the caller used; behind a proxy, the server's --proxy-headers settles the scheme
+        server_url = f"{scope.get('scheme', 'http')}://{headers.get('host') or 'localhost'}"
         if what == "manifest.json":
             body = json.dumps(plugin_manifest(plugin), ensure_ascii=False, indent=2).encode()
             content_type = b"application/json"
@@ -197,10 +218,8 @@ class PluginServer:
 
 
 def _authorize(plugin: Plugin, scope: Scope, headers: RawHeaders) -> None:
-    if plugin.allow_ips is not None:
-        client = scope.get("client")
-        if not plugin.allow_ips.allows(client[0] if client else None):
-            raise _Answer(403, "ip_not_allowed", "this address may not call the plugin", outcome="forbidden")
+    if plugin.allow_ips is not None and not _client_allowed(plugin, scope):
+        raise _Answer(403, "ip_not_allowed", "this address may not call the plugin", outcome="forbidden")
     if not isinstance(plugin.auth, TokenAuth):
         return
     challenge = [(b"www-authenticate", b'Bearer realm="cozegate"')] if plugin.auth.is_bearer else []
@@ -219,6 +238,11 @@ def _authorize(plugin: Plugin, scope: Scope, headers: RawHeaders) -> None:
         raise _Answer(
             503, "auth_not_configured", "the plugin's tokens are not configured", outcome="unauthorized"
         ) from None
+
+
+def _client_allowed(plugin: Plugin, scope: Scope) -> bool:
+    client = scope.get("client")
+    return plugin.allow_ips is not None and plugin.allow_ips.allows(client[0] if client else None)
 
 
 def _invalid_arguments(exc: pydantic.ValidationError) -> _Answer:

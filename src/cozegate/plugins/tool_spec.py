@@ -13,7 +13,7 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
@@ -84,12 +84,16 @@ def spec_from_function(
         if annotation is ToolContext:
             context_parameter = parameter.name
             continue
-        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
-        fields[parameter.name] = (annotation, default)
+        if _mentions(annotation, ToolContext):  # else the caller could send a forged context in the body
+            raise TypeError(f"tool {tool_name!r}: annotate {parameter.name!r} as plain `ToolContext` to receive it")
+        if parameter.default is inspect.Parameter.empty:
+            fields[parameter.name] = annotation  # required, unless an Annotated Field(default=...) says otherwise
+        else:
+            fields[parameter.name] = (annotation, parameter.default)
 
     body_parameter = _single_model_parameter(fields)
     if body_parameter is not None:
-        arguments: type[BaseModel] = fields[body_parameter][0]
+        arguments: type[BaseModel] = fields[body_parameter]
     else:
         arguments = create_model(
             f"{_camel(tool_name)}Arguments",
@@ -115,11 +119,16 @@ def spec_from_function(
 
 
 def _single_model_parameter(fields: dict[str, Any]) -> str | None:
+    """The parameter that receives the whole body: the only one, typed as a model, without a default."""
     if len(fields) != 1:
         return None
-    (name, (annotation, default)), *_ = fields.items()
+    ((name, annotation),) = fields.items()
     is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-    return name if is_model and default is ... else None
+    return name if is_model else None
+
+
+def _mentions(annotation: Any, target: type) -> bool:
+    return annotation is target or any(_mentions(arg, target) for arg in get_args(annotation))
 
 
 def _output_adapter(tool_name: str, annotation: Any) -> tuple[TypeAdapter[Any], bool]:
