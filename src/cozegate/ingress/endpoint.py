@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cozegate.gateway.bare_asgi import ClientGone, Receive, Refusal, Send, is_json_media_type, read_body, send_answer
 from cozegate.gateway.errors import error_bytes
 from cozegate.gateway.request_ids import request_id_from
 from cozegate.inbox import (
@@ -36,37 +37,12 @@ SEED_PATH = "/coze/webhook"
 
 _ACK = b'{"status":"acknowledged"}'
 _DUPLICATE = b'{"status":"duplicate"}'
-_JSON = (b"content-type", b"application/json")
 
 Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 
 
 def is_webhook_path(path: str) -> bool:
     return path == SEED_PATH or path.startswith(WEBHOOKS_PREFIX)
-
-
-def _json_content_type(value: str | None) -> bool:
-    if not value:
-        return False
-    media = value.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
-class _Reject(Exception):
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        details: Any = None,
-        headers: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
-        self.headers = headers or []
 
 
 class WebhookEndpoint:
@@ -89,30 +65,17 @@ class WebhookEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = RawHeaders(scope["headers"])
         request_id = request_id_from(headers.get("x-request-id"))
-        rid = request_id.encode()
         try:
             status, body = await self._handle(scope, receive, headers, request_id)
             extra: list[tuple[bytes, bytes]] = []
-        except _Reject as reject:
+        except Refusal as reject:
             self._counters.rejected(reject.code).inc()
             status = reject.status
             body = error_bytes(reject.code, reject.message, request_id, reject.details)
             extra = reject.headers
-        except _ClientGone:
+        except ClientGone:
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    _JSON,
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", rid),
-                    *extra,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_answer(send, status, body, request_id, extra)
 
     async def _handle(self, scope: Scope, receive: Receive, headers: RawHeaders, request_id: str) -> tuple[int, bytes]:
         path: str = scope["path"]
@@ -120,12 +83,12 @@ class WebhookEndpoint:
         tenant = self._tenants().ingress(tenant_name) if "/" not in tenant_name else None
         self._counters.received(tenant.name if tenant else "unknown").inc()
         if scope["method"] != "POST":
-            raise _Reject(405, "method_not_allowed", "webhooks are delivered with POST", headers=[(b"allow", b"POST")])
+            raise Refusal(405, "method_not_allowed", "webhooks are delivered with POST", headers=[(b"allow", b"POST")])
         if tenant is None:
-            raise _Reject(404, "unknown_tenant", f"no tenant named {tenant_name!r} is configured")
-        if not _json_content_type(headers.get("content-type")):
-            raise _Reject(415, "unsupported_media_type", "send the event as Content-Type: application/json")
-        body = await self._read_body(receive, headers.get("content-length"))
+            raise Refusal(404, "unknown_tenant", f"no tenant named {tenant_name!r} is configured")
+        if not is_json_media_type(headers.get("content-type")):
+            raise Refusal(415, "unsupported_media_type", "send the event as Content-Type: application/json")
+        body = await read_body(receive, headers.get("content-length"), self._max_body)
 
         now = self._clock()
         keys = tenant.active_keys(now)
@@ -142,29 +105,29 @@ class WebhookEndpoint:
                     timestamp_header=tenant.timestamp_header,
                 )
         except SignatureError as exc:
-            raise _Reject(401, exc.code, exc.message) from None
+            raise Refusal(401, exc.code, exc.message) from None
 
         try:
             envelope, text = parse_envelope(body)
             key = dedup_key(tenant.dedup, envelope, text, headers)
         except EnvelopeError as exc:
-            raise _Reject(exc.status, exc.code, exc.message, details=exc.details) from None
+            raise Refusal(exc.status, exc.code, exc.message, details=exc.details) from None
 
         if envelope.event_type.startswith(INTERNAL_EVENT_PREFIX):
-            raise _Reject(422, "invalid_event", f"event types starting with {INTERNAL_EVENT_PREFIX!r} are reserved")
+            raise Refusal(422, "invalid_event", f"event types starting with {INTERNAL_EVENT_PREFIX!r} are reserved")
         ordering = f"{tenant.name}/{envelope.conversation_id}" if envelope.conversation_id else None
         event = NewEvent(tenant.name, key, envelope.event_type, text, request_id, now, ordering)
         try:
             outcome = await self._inbox.submit(event)
         except InboxFullError as exc:
-            raise _Reject(
+            raise Refusal(
                 503,
                 "inbox_full",
                 "too many events are waiting to be processed; retry later",
                 headers=[(b"retry-after", str(exc.retry_after).encode())],
             ) from None
         except InboxOverloadedError as exc:
-            raise _Reject(
+            raise Refusal(
                 429,
                 "ingress_overloaded",
                 "too many events are being stored right now; retry shortly",
@@ -172,7 +135,7 @@ class WebhookEndpoint:
             ) from None
         except StorageUnavailableError as exc:
             log.warning("event not stored: %s", exc.__cause__.__class__.__name__)
-            raise _Reject(
+            raise Refusal(
                 503,
                 "storage_unavailable",
                 "the event could not be stored; nothing was kept, retry",
@@ -183,33 +146,6 @@ class WebhookEndpoint:
             return 200, _ACK
         self._counters.duplicates(tenant.name).inc()
         return 200, _DUPLICATE
-
-    async def _read_body(self, receive: Receive, content_length: str | None) -> bytes:
-        if content_length is not None:
-            try:
-                declared = int(content_length)
-            except ValueError:
-                raise _Reject(400, "bad_content_length", "Content-Length is not a number") from None
-            if declared > self._max_body:
-                raise _Reject(413, "body_too_large", f"the body may be at most {self._max_body} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise _Reject(413, "body_too_large", f"the body may be at most {self._max_body} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-class _ClientGone(Exception):
-    pass
 
 
 class _Counters:

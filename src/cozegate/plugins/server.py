@@ -13,12 +13,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import pydantic
 import yaml
 
+from cozegate.gateway.bare_asgi import (
+    ClientGone,
+    Header,
+    Receive,
+    Refusal,
+    Send,
+    is_json_media_type,
+    read_body,
+    send_answer,
+)
 from cozegate.gateway.errors import error_bytes
 from cozegate.gateway.request_ids import request_id_from
 from cozegate.ingress.headers import RawHeaders
@@ -36,16 +46,14 @@ COOPERATIVE_GRACE_SECONDS = 0.25  # a sync tool taking a ToolContext may stop it
 _DESCRIPTIONS = {"openapi.json", "openapi.yaml", "manifest.json"}
 
 Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 
 
 def is_plugin_path(path: str) -> bool:
     return path.startswith(PLUGINS_PREFIX)
 
 
-class _Answer(Exception):
-    """An early answer: status, error code and message (plus headers and details)."""
+class _Answer(Refusal):
+    """A refusal that also names its outcome (the metric label)."""
 
     def __init__(
         self,
@@ -55,16 +63,10 @@ class _Answer(Exception):
         *,
         outcome: str,
         details: Any = None,
-        headers: list[tuple[bytes, bytes]] | None = None,
+        headers: list[Header] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.outcome = status, code, message, outcome
-        self.details = details
-        self.headers = headers or []
-
-
-class _ClientGone(Exception):
-    pass
+        super().__init__(status, code, message, details=details, headers=headers)
+        self.outcome = outcome
 
 
 class PluginServer:
@@ -91,7 +93,7 @@ class PluginServer:
         if plugin is not None and tool_name in _DESCRIPTIONS and scope["method"] in ("GET", "HEAD"):
             if plugin.allow_ips is not None and not _client_allowed(plugin, scope):
                 body = error_bytes("ip_not_allowed", "this address may not read the plugin", request_id)
-                await _respond(send, 403, body, request_id, [])
+                await send_answer(send, 403, body, request_id)
                 return
             await self._describe(plugin, tool_name, scope, headers, request_id, send)
             return
@@ -103,15 +105,16 @@ class PluginServer:
                 raise _Answer(404, "unknown_tool", f"no tool at {scope['path']}", outcome="")
             body = await self._call(plugin, tool, scope, receive, headers, request_id)
             status, outcome = 200, "ok"
-        except _Answer as answer:
-            status, outcome, extra = answer.status, answer.outcome, answer.headers
-            body = error_bytes(answer.code, answer.message, request_id, answer.details)
-        except _ClientGone:
+        except Refusal as refusal:
+            status, extra = refusal.status, refusal.headers
+            outcome = refusal.outcome if isinstance(refusal, _Answer) else "bad_request"
+            body = error_bytes(refusal.code, refusal.message, request_id, refusal.details)
+        except ClientGone:
             return
         if tool is not None:
             tool.outcomes(outcome).inc()
             tool.seconds.observe(time.perf_counter() - started)
-        await _respond(send, status, body, request_id, extra)
+        await send_answer(send, status, body, request_id, extra)
 
     async def _call(
         self,
@@ -152,20 +155,11 @@ class PluginServer:
                     spec.function, kwargs, context, tool.deadline_seconds, tool.slots, grace
                 )
         except ThreadsStuckError:
-            raise _Answer(
-                429,
-                "plugin_busy",
-                f"every thread of plugin {plugin.name} is held by a call that overran its deadline; retry later",
-                outcome="busy",
-                headers=[(b"retry-after", b"1")],
-            ) from None
+            held = f"every thread of plugin {plugin.name} is held by a call that overran its deadline"
+            raise _busy("plugin_busy", f"{held}; retry later") from None
         except ToolBusyError:
-            raise _Answer(
-                429,
-                "tool_busy",
-                f"{spec.name} is already running {tool.slots.limit} calls; retry in a moment",
-                outcome="busy",
-                headers=[(b"retry-after", b"1")],
+            raise _busy(
+                "tool_busy", f"{spec.name} is already running {tool.slots.limit} calls; retry shortly"
             ) from None
         except DeadlineExceededError as exc:
             raise _Answer(
@@ -214,7 +208,7 @@ class PluginServer:
             else:
                 body = json.dumps(document, ensure_ascii=False, indent=2).encode()
                 content_type = b"application/json"
-        await _respond(send, 200, body, request_id, [], content_type=content_type)
+        await send_answer(send, 200, body, request_id, content_type=content_type)
 
 
 def _authorize(plugin: Plugin, scope: Scope, headers: RawHeaders) -> None:
@@ -238,6 +232,10 @@ def _authorize(plugin: Plugin, scope: Scope, headers: RawHeaders) -> None:
         raise _Answer(
             503, "auth_not_configured", "the plugin's tokens are not configured", outcome="unauthorized"
         ) from None
+
+
+def _busy(code: str, message: str) -> _Answer:
+    return _Answer(429, code, message, outcome="busy", headers=[(b"retry-after", b"1")])
 
 
 def _client_allowed(plugin: Plugin, scope: Scope) -> bool:
@@ -268,60 +266,10 @@ def _failed(request_id: str, outcome: str) -> _Answer:
     )
 
 
-def _json_content_type(value: str | None) -> bool:
-    if not value:
-        return False
-    media = value.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
 async def _read_body(receive: Receive, headers: RawHeaders, limit: int) -> bytes:
-    length = headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise _Answer(400, "bad_content_length", "Content-Length is not a number", outcome="bad_request")
-        if int(length) > limit:
-            raise _Answer(413, "body_too_large", f"the body may be at most {limit} bytes", outcome="bad_request")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _Answer(413, "body_too_large", f"the body may be at most {limit} bytes", outcome="bad_request")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    if body and not _json_content_type(headers.get("content-type")):
+    body = await read_body(receive, headers.get("content-length"), limit)
+    if body and not is_json_media_type(headers.get("content-type")):
         raise _Answer(
             415, "unsupported_media_type", "send the arguments as Content-Type: application/json", outcome="bad_request"
         )
     return body
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    request_id: str,
-    extra: list[tuple[bytes, bytes]],
-    *,
-    content_type: bytes = b"application/json",
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
