@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import socket
@@ -20,6 +21,14 @@ class Result:
     p99_ms: float
     non_2xx: int
     requests: int
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The load every benchmark takes: runs, seconds per run, wrk connections and threads."""
+    parser.add_argument("--runs", type=int, default=3, help="runs per target (the median is reported)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
 
 
 def require_wrk() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from bench.common.wrk import Result, describe, median, require_wrk, run_wrk, wait_port  # noqa: E402
+from bench.common.wrk import Result, add_load_options, describe, median, require_wrk, run_wrk, wait_port  # noqa: E402
 
 TOOLS = ("add", "add_sync")
 TARGETS = ("starlette", "cozegate")
@@ -45,10 +45,7 @@ def start(target: str, port: int) -> subprocess.Popen[bytes]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
+    add_load_options(parser)
     args = parser.parse_args()
     require_wrk()
 

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
-from bench.common.wrk import Result, describe, median, run_wrk, wait_port  # noqa: E402
+from bench.common.wrk import Result, add_load_options, describe, median, run_wrk, wait_port  # noqa: E402
 from gen_requests import generate, new_secret  # noqa: E402
 
 T = TypeVar("T")
@@ -88,10 +88,7 @@ def signed_wrk(target: str, url: str, requests_file: Path, args: argparse.Namesp
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
+    add_load_options(parser)
     parser.add_argument("--server", choices=["granian", "uvicorn"], default="uvicorn")
     parser.add_argument("--workers", type=int, default=16, help="cozegate handler workers (0: ingest only)")
     parser.add_argument(

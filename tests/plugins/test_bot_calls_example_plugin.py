@@ -5,28 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cozepy import ChatEventType, ChatStatus, Coze, Message, MessageType, TokenAuth
 
 from cozegate.coze.simulator import BotConfig, SimulatorConfig, create_simulator_app, load_simulator_config
+from tests.plugins.conftest import ORDERS_TOKEN as TOKEN
 from tests.support.plugin_server import PluginServerProcess
 from tests.support.server import REPO
 from tests.support.sim_server import SimServer
-
-TOKEN = "orders-token"
-
-
-@pytest.fixture(scope="module")
-def orders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginServerProcess]:
-    tmp: Path = tmp_path_factory.mktemp("orders-bot")
-    env = {"ORDERS_PLUGIN_TOKEN": TOKEN, "ORDERS_DB": str(tmp / "orders.db")}
-    server = PluginServerProcess(["examples.orders_plugin:plugin"], tmp / "orders.log", env).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def orders_bot(url: str, token: str) -> BotConfig:
@@ -39,9 +26,9 @@ def orders_bot(url: str, token: str) -> BotConfig:
 
 
 @pytest.fixture
-def coze(orders: PluginServerProcess, request: pytest.FixtureRequest) -> Iterator[Coze]:
+def coze(orders_server: PluginServerProcess, request: pytest.FixtureRequest) -> Iterator[Coze]:
     token = getattr(request, "param", TOKEN)
-    sim = SimServer(create_simulator_app(SimulatorConfig(bots=[orders_bot(orders.url, token)]))).start()
+    sim = SimServer(create_simulator_app(SimulatorConfig(bots=[orders_bot(orders_server.url, token)]))).start()
     try:
         yield Coze(auth=TokenAuth("test-token"), base_url=sim.url)
     finally:

@@ -3,8 +3,6 @@ response matches the document (status, content type, schema)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,20 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
+from tests.plugins.conftest import ORDERS_TOKEN as TOKEN
 from tests.support.plugin_server import PluginServerProcess
-
-TOKEN = "orders-token"
-
-
-@pytest.fixture(scope="module")
-def orders_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PluginServerProcess]:
-    tmp: Path = tmp_path_factory.mktemp("orders")
-    env = {"ORDERS_PLUGIN_TOKEN": TOKEN, "ORDERS_DB": str(tmp / "orders.db")}
-    server = PluginServerProcess(["examples.orders_plugin:plugin"], tmp / "orders.log", env).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
