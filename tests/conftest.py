@@ -22,6 +22,7 @@ import redis as sync_redis
 import yaml
 
 from cozegate.settings import Settings
+from cozegate.storage import Database, create_engine, upgrade_to_head
 from cozegate.tenants import new_standard_secret
 
 POSTGRES_URL = os.environ.get("COZEGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -147,6 +148,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         if keys:
             client.delete(*keys)
         client.close()
+
+
+@pytest.fixture
+async def db(backend: Backend) -> AsyncIterator[Database]:
+    """The backend's database, migrated to head."""
+    database = Database(create_engine(backend.settings()))
+    await upgrade_to_head(database.engine)
+    yield database
+    await database.close()
 
 
 def free_port() -> int:

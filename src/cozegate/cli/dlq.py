@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 from collections.abc import Awaitable, Callable
@@ -13,11 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cozegate.cli.database import run_with_database
 from cozegate.compliance import AuditLog
 from cozegate.inbox import InboxStore
 from cozegate.inbox.dead_letters import DeadLetterNotFoundError, DeadLetters
-from cozegate.settings import Settings
-from cozegate.storage import Database, create_engine, ensure_schema
 
 app = typer.Typer(
     help="Dead letters: events whose handler kept failing. List, show, replay or discard them.",
@@ -32,17 +30,8 @@ def _actor() -> str:
 
 
 def _run(action: Callable[[DeadLetters], Awaitable[T]]) -> T:
-    async def main() -> T:
-        settings = Settings()
-        db = Database(create_engine(settings))
-        try:
-            await ensure_schema(db.engine, migrate=settings.should_auto_migrate)
-            return await action(DeadLetters(InboxStore(db), AuditLog(db)))
-        finally:
-            await db.close()
-
     try:
-        return asyncio.run(main())
+        return run_with_database(lambda db: action(DeadLetters(InboxStore(db), AuditLog(db))))
     except DeadLetterNotFoundError as exc:
         console.print(f"[red]no dead letter with id {exc.args[0]}[/red] (see `cozegate dlq list`)")
         raise typer.Exit(1) from None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from cozegate.cli import dlq, plugins, webhook
+from cozegate.cli import audit, dlq, plugins, webhook
 from cozegate.cli.sim import sim
 from cozegate.observability import configure_logging
 from cozegate.settings import Settings
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(plugins.app, name="plugins")
+app.add_typer(audit.app, name="audit")
 app.command()(sim)
 
 

@@ -69,6 +69,10 @@ audit_log = Table(
     Column("target", String(255)),
     Column("request_id", String(64)),
     Column("details", Text, nullable=False, default="{}"),
+    Column("seq", BigInteger),  # 1, 2, 3, ... with no gaps: a missing number is a deleted record
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),  # sha256 of prev_hash and this record's content
+    Index("ux_audit_log_seq", "seq", unique=True),
 )
 
 coze_conversations = Table(

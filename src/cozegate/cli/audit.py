@@ -1,0 +1,65 @@
+"""``cozegate audit``: read the audit log and check that nobody edited, deleted or reordered it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cozegate.cli.database import run_with_database
+from cozegate.compliance import AuditLog
+
+app = typer.Typer(help="The audit log: who did what, hash-chained. List it or verify it.", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(help="SEQ:HASH of a head printed earlier and kept elsewhere; catches records cut off the end."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Recompute the hash chain. Exit 0 when intact, 1 naming each edited, missing or reordered record."""
+    report = run_with_database(lambda db: AuditLog(db).verify())
+    problems = [f"{p.kind}: {p.message}" for p in report.problems]
+    if expect_head is not None:
+        seq_text, _, expected_hash = expect_head.partition(":")
+        if not seq_text.isdigit() or len(expected_hash) != 64:
+            typer.echo("cozegate: --expect-head takes SEQ:HASH as printed by `cozegate audit verify`", err=True)
+            raise typer.Exit(2)
+        seq = int(seq_text)
+        if seq > report.head_seq:
+            problems.append(f"truncated: the log ends at seq {report.head_seq}, the kept head is seq {seq}")
+        elif seq == report.head_seq and expected_hash != report.head_hash:
+            problems.append(f"replaced: seq {seq} is not the record whose hash was kept")
+    if as_json:
+        typer.echo(json.dumps({"records": report.records, "head": f"{report.head_seq}:{report.head_hash}",
+                               "problems": problems}))  # fmt: skip
+    elif problems:
+        console.print(f"[red]audit log NOT intact[/red] ({report.records} records):")
+        for line in problems:
+            console.print(f"  {line}")
+    else:
+        console.print(f"audit log intact: {report.records} records; head {report.head_seq}:{report.head_hash}")
+        console.print("keep the head elsewhere and pass it as --expect-head next time to catch cut-off records")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
+    """The newest audit records, newest first."""
+    records = run_with_database(lambda db: AuditLog(db).recent(limit))
+    table = Table("seq", "at", "actor", "action", "tenant", "target", "request id")
+    for r in records:
+        when = datetime.fromtimestamp(r["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            str(r["seq"]), when, r["actor"], r["action"], r["tenant"] or "-", r["target"] or "-", r["request_id"] or "-"
+        )
+    console.print(table if records else "the audit log is empty")
