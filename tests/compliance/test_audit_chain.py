@@ -179,3 +179,14 @@ def test_any_single_tampering_is_detected(count: int, operation: str, data: st.D
     else:
         del records[0]
     assert not verify_chain(records).intact
+
+
+async def test_personal_data_is_masked_in_audit_records(db: Database) -> None:
+    log = AuditLog(db)
+    await log.record(
+        actor="admin", action="privacy.export", target="user 13812345678", details={"email": "mei@example.com"}
+    )
+    [record] = await log.recent(1)
+    assert record["target"] == "user 138****5678"
+    assert "mei@example.com" not in record["details"]
+    assert (await log.verify()).intact  # masked before sealing

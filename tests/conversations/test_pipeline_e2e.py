@@ -6,6 +6,7 @@ the Standard Webhooks signature of every reply with the official library.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -41,9 +42,19 @@ def receiver() -> Iterator[ReplyReceiver]:
 
 
 def gateway(
-    backend: Backend, simulator: SimulatorProcess, receiver: ReplyReceiver, bot: str = "bot-echo", **env: str
+    backend: Backend,
+    simulator: SimulatorProcess,
+    receiver: ReplyReceiver,
+    bot: str = "bot-echo",
+    tenant: dict[str, Any] | None = None,
+    **env: str,
 ) -> ServerProcess:
-    backend.default_tenant = {"bot_id": bot, "reply_url": receiver.url, "reply_secret": {"value": REPLY_SECRET}}
+    backend.default_tenant = {
+        "bot_id": bot,
+        "reply_url": receiver.url,
+        "reply_secret": {"value": REPLY_SECRET},
+        **(tenant or {}),
+    }
     settings = backend.settings_env(
         **{
             "COZEGATE_COZE_BASE_URL": simulator.url,
@@ -95,6 +106,23 @@ def test_a_message_gets_exactly_one_signed_reply(
         # the second message went to the same Coze conversation
         creates = [r for r in simulator.requests() if r.get("endpoint") == "conversations.create"]
         assert len(creates) == 1
+    finally:
+        assert server.stop(), server.logs()
+
+
+def test_personal_data_is_masked_before_it_leaves_for_coze_when_the_tenant_says_so(
+    backend: Backend, simulator: SimulatorProcess, receiver: ReplyReceiver
+) -> None:
+    server = gateway(backend, simulator, receiver, tenant={"mask_pii_to_coze": "partial"})
+    try:
+        send(server, backend, "evt-pii", "call me at 13812345678 or mei@example.com")
+        [reply] = wait_for(receiver.snapshot)
+        assert reply.body["message"]["content"] == "echo: call me at 138****5678 or m***@example.com"
+        chats = [r for r in simulator.requests() if str(r.get("endpoint", "")).startswith("chat.")]
+        assert "138****5678" in json.dumps(chats)  # the request bodies are in the log...
+        assert "13812345678" not in json.dumps(chats)  # ...and the number never reached Coze
+        transcript = httpx.get(server.url + "/v1/conversations/c1/messages", headers=ADMIN).json()["items"]
+        assert transcript[0]["content"] == "call me at 13812345678 or mei@example.com"  # our record keeps it
     finally:
         assert server.stop(), server.logs()
 

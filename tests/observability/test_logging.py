@@ -6,7 +6,9 @@ import json
 import logging
 import re
 
-from cozegate.observability.logging import JsonFormatter, request_id_var
+import pytest
+
+from cozegate.observability.logging import JsonFormatter, MaskingFilter, request_id_var
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 
@@ -30,12 +32,16 @@ def test_lines_carry_the_request_id_and_extras() -> None:
     assert entry["tool"] == "lookup"
 
 
+def masked_line(rec: logging.LogRecord) -> str:
+    assert MaskingFilter(lambda text: EMAIL.sub("<email>", text)).filter(rec)
+    return JsonFormatter().format(rec)
+
+
 def test_the_mask_rewrites_message_exception_and_extras_but_not_the_frame() -> None:
-    formatter = JsonFormatter(mask=lambda text: EMAIL.sub("<email>", text))
     try:
         raise ValueError("no customer mei@example.com")
     except ValueError as error:
-        line = formatter.format(record("lookup for %s", "omar@example.com", exc=error, who="ana@example.com"))
+        line = masked_line(record("lookup for %s", "omar@example.com", exc=error, who="ana@example.com"))
     entry = json.loads(line)
     assert "@example.com" not in line
     assert entry["msg"] == "lookup for <email>"
@@ -46,3 +52,24 @@ def test_the_mask_rewrites_message_exception_and_extras_but_not_the_frame() -> N
 
 def test_without_a_mask_nothing_is_rewritten() -> None:
     assert "mei@example.com" in JsonFormatter().format(record("mail mei@example.com"))
+
+
+def test_text_format_is_masked_too() -> None:
+    rec = record("mail %s", "mei@example.com")
+    assert MaskingFilter(lambda text: EMAIL.sub("<email>", text)).filter(rec)
+    assert logging.Formatter("%(message)s").format(rec) == "mail <email>"
+
+
+def test_the_cli_masks_every_line_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    from cozegate.cli.logging_setup import setup_logging
+    from cozegate.settings import Settings
+
+    try:
+        setup_logging(Settings(log_level="INFO"))
+        logging.getLogger("cozegate.test").info("customer 13812345678 asked")
+        assert "customer 138****5678 asked" in capsys.readouterr().out
+        setup_logging(Settings(log_level="INFO", pii_log_masking=False))
+        logging.getLogger("cozegate.test").info("customer 13812345678 asked")
+        assert "customer 13812345678 asked" in capsys.readouterr().out
+    finally:
+        logging.getLogger().handlers.clear()

@@ -9,8 +9,8 @@ import typer
 from pydantic import ValidationError
 
 from cozegate.cli import audit, dlq, plugins, webhook
+from cozegate.cli.logging_setup import setup_logging
 from cozegate.cli.sim import sim
-from cozegate.observability import configure_logging
 from cozegate.settings import Settings
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port, "server": server}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_level, settings.log_format)
+    setup_logging(settings)
     if settings.plugins:
         plugins.load_ready(settings.plugins)  # fail here, with the reason, rather than inside the server
     run_server(settings)
@@ -53,7 +53,7 @@ def migrate() -> None:
     from cozegate.storage import create_engine, upgrade_to_head
 
     settings = Settings()
-    configure_logging(settings.log_level, "text")
+    setup_logging(settings, "text")
 
     async def run() -> None:
         engine = create_engine(settings)

@@ -55,11 +55,12 @@ def serve(
     """
     import uvicorn
 
-    from cozegate.observability import configure_logging
+    from cozegate.cli.logging_setup import setup_logging
     from cozegate.plugins.standalone import PluginApp
+    from cozegate.settings import Settings
 
     plugins = load_ready(specs)
-    configure_logging()
+    setup_logging(Settings())
     for plugin in plugins:
         typer.echo(
             f"plugin {plugin.name}: http://{host}:{port}/plugins/{plugin.name}/ ({len(plugin.tools)} tools)", err=True

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, text
 
 from cozegate.compliance.audit_chain import GENESIS, ChainReport, record_hash, verify_chain
+from cozegate.compliance.pii import PiiMasker
+from cozegate.observability.logging import Masker
 from cozegate.storage import Database
 from cozegate.storage.schema import audit_log
 
@@ -24,8 +26,11 @@ _VERIFY_BATCH = 5000
 
 
 class AuditLog:
-    def __init__(self, db: Database) -> None:
+    """``mask`` rewrites each record's target and details before it is sealed (default: PII masked)."""
+
+    def __init__(self, db: Database, mask: Masker | None = None) -> None:
         self._db = db
+        self._mask: Masker = mask or PiiMasker()
 
     async def record(
         self,
@@ -42,9 +47,9 @@ class AuditLog:
             "actor": actor,
             "action": action,
             "tenant": tenant,
-            "target": target,
+            "target": self._mask(target) if target else target,
             "request_id": request_id,
-            "details": json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
+            "details": self._mask(json.dumps(details or {}, sort_keys=True, ensure_ascii=False)),
         }
         await self._db.write(lambda conn: append(conn, entry, postgres=not self._db.is_sqlite))
 

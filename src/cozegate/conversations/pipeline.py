@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from cozegate.compliance.pii import MaskMode, PiiMasker
 from cozegate.conversations.store import ConversationStore, Turn
 from cozegate.coze import CozeCallError, CozeClient, ToolRunner, run_chat
 from cozegate.inbox import INTERNAL_EVENT_PREFIX, Event, Inbox, NewEvent, PermanentError
@@ -58,7 +59,7 @@ class MessagePipeline:
                 bot_id=tenant.bot_id,
                 user_id=user_id,
                 conversation_id=coze_conversation,
-                text=envelope.message.content,
+                text=_outbound(envelope.message.content, tenant.mask_pii_to_coze),
                 tools=self._tools,
             )
         except CozeCallError as exc:
@@ -106,3 +107,8 @@ class MessagePipeline:
             return known
         created = await self._coze.create_conversation(bot_id=bot_id)
         return await self._store.remember_conversation(tenant, external_id, created.id, bot_id)
+
+
+def _outbound(text: str, mode: str | None) -> str:
+    """The user's text as it may leave for Coze under the tenant's policy."""
+    return PiiMasker(mode=MaskMode(mode)).mask(text) if mode else text

@@ -15,19 +15,33 @@ Masker = Callable[[str], str]
 
 request_id_var: ContextVar[str | None] = ContextVar("cozegate_request_id", default=None)
 
-_UNMASKED = frozenset({"ts", "level", "logger", "request_id"})
+_UNMASKED = frozenset({"request_id", "trace_id", "span_id"})
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line with stable keys (``ts, level, logger, msg, request_id`` + extras).
+class MaskingFilter(logging.Filter):
+    """Rewrites every record before any handler formats it: the message (with its arguments filled in),
+    the exception text and every string extra pass through ``mask``."""
 
-    With a ``mask``, the message, the exception text and every string extra pass through it.
-    """
-
-    def __init__(self, mask: Masker | None = None) -> None:
+    def __init__(self, mask: Masker) -> None:
         super().__init__()
         self._mask = mask
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        mask = self._mask
+        record.msg, record.args = mask(record.getMessage()), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        for key, value in list(record.__dict__.items()):
+            if key not in _RESERVED and key not in _UNMASKED and isinstance(value, str):
+                record.__dict__[key] = mask(value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with stable keys (``ts, level, logger, msg, request_id`` + extras)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -42,19 +56,20 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _RESERVED and key not in entry and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        elif record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        if self._mask is not None:
-            mask = self._mask
-            entry = {k: mask(v) if isinstance(v, str) and k not in _UNMASKED else v for k, v in entry.items()}
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json", mask: Masker | None = None) -> None:
-    """Route every logger to stdout in the chosen format (idempotent); ``mask`` rewrites JSON log text."""
+    """Route every logger to stdout in the chosen format (idempotent); ``mask`` rewrites every line."""
     handler = logging.StreamHandler(sys.stdout)
+    if mask is not None:
+        handler.addFilter(MaskingFilter(mask))
     if fmt == "json":
-        handler.setFormatter(JsonFormatter(mask))
+        handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

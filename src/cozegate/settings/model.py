@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Root log level (JSON logs to stdout).")
     log_format: Literal["json", "text"] = Field("json", description="`json` for machines, `text` for humans.")
 
+    pii_log_masking: bool = Field(
+        True,
+        description="Mask personal data and secrets (phones, e-mails, ID numbers, cards, IPs, keys) in every log line.",
+    )
+    pii_mask_mode: Literal["partial", "full", "hash"] = Field(
+        "partial", description="How masked values look: `138****5678`, `[PHONE]` or `[PHONE:3f2a9c1b]`."
+    )
+
     # --- storage -------------------------------------------------------------------------------
     database_url: str | None = Field(
         None,

@@ -78,6 +78,11 @@ class TenantConfig(BaseModel):
     reply_secret: SecretRef | None = Field(
         None, description="`whsec_` secret that signs replies. Unset: the first webhook secret (standard scheme)."
     )
+    mask_pii_to_coze: Literal["partial", "full", "hash"] | None = Field(
+        None,
+        description="Mask personal data in user messages before they are sent to Coze (the transcript keeps the "
+        "original). Unset: messages go as written.",
+    )
 
     @field_validator("timestamp_header")
     @classmethod

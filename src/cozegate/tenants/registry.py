@@ -49,6 +49,7 @@ class TenantBot:
     bot_id: str | None
     reply_url: str | None
     reply_key: bytes | None
+    mask_pii_to_coze: str | None = None
 
 
 def _bot(name: str, config: TenantConfig) -> TenantBot:
@@ -59,7 +60,8 @@ def _bot(name: str, config: TenantConfig) -> TenantBot:
         reply_key = decode_standard_secret(config.secrets[0].resolve())
     if config.reply_url is not None and reply_key is None:
         raise ValueError(f"tenant {name}: a reply_url needs a reply_secret (whsec_...) to sign replies")
-    return TenantBot(name, config.bot_id, str(config.reply_url) if config.reply_url else None, reply_key)
+    reply_url = str(config.reply_url) if config.reply_url else None
+    return TenantBot(name, config.bot_id, reply_url, reply_key, config.mask_pii_to_coze)
 
 
 def _ingress(name: str, config: TenantConfig) -> TenantIngress:
