@@ -111,3 +111,16 @@ replies = Table(
     Column("created_at", Float, nullable=False),
     Column("delivered_at", Float),
 )
+
+context_records = Table(
+    "context_records",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("subject", String(255)),
+    Column("version", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_context_records_subject", "tenant", "subject"),
+)
