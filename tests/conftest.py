@@ -72,6 +72,7 @@ class Backend:
             "COZEGATE_RETRY_MAX_SECONDS": "0.2",
             "COZEGATE_POLL_INTERVAL_SECONDS": "0.05",
             "COZEGATE_ADMIN_TOKEN": "test-admin-token",
+            "COZEGATE_PSEUDONYM_KEY": "test-pseudonym-key",
             "COZEGATE_HANDLER_MODULES": '["tests.support.sink_handlers:handlers"]',
             "SINK_DATABASE_URL": f"sqlite+aiosqlite:///{self.tmp / 'sink.db'}",
             "SINK_FIXED_FLAG": str(self.tmp / "fixed.flag"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -19,12 +20,16 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cozegate.compliance import AuditLog
+from cozegate.compliance.retention import purge_expired
+from cozegate.compliance.subject_rights import SubjectRights
+from cozegate.context import ContextCache, ContextStore, MemoryContextCache, RedisContextCache
 from cozegate.conversations.pipeline import REPLY_EVENT, MessagePipeline
 from cozegate.conversations.replies import ReplyDelivery
 from cozegate.conversations.store import ConversationStore
 from cozegate.coze import COZE_COM, CozeClient, CozeCredentials, CozeRetryPolicy
 from cozegate.gateway.admin_routes import admin_routes
 from cozegate.gateway.conversation_routes import conversation_routes
+from cozegate.gateway.privacy_routes import privacy_routes
 from cozegate.gateway.request_context import RequestIdMiddleware
 from cozegate.health import health_routes
 from cozegate.inbox import EventHandlers, Inbox, InboxStore, RetryPolicy, WorkerPool
@@ -59,6 +64,8 @@ class Components:
     conversations: ConversationStore
     tools: LocalTools
     plugins: PluginServer
+    contexts: ContextStore
+    privacy: SubjectRights
     accepting: bool = field(default=False)
 
 
@@ -168,6 +175,14 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     for spec in settings.tool_modules:
         tools.include(load_object(spec, LocalTools))
     plugins = PluginServer(load_object(spec, Plugin) for spec in settings.plugins)
+    context_cache: ContextCache = (
+        RedisContextCache(redis, settings.redis_prefix, settings.context_cache_ttl_seconds)
+        if redis is not None
+        else MemoryContextCache(settings.context_cache_ttl_seconds)
+    )
+    contexts = ContextStore(db, context_cache)
+    pseudonym_key = settings.resolved_pseudonym_key(create=True)
+    privacy = SubjectRights(db, contexts, audit, pseudonym_key.get_secret_value().encode() if pseudonym_key else None)
     reply_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     pipeline = MessagePipeline(conversations, coze, lambda: components.tenants, inbox, tools)
     delivery = ReplyDelivery(conversations, lambda: components.tenants, reply_http)
@@ -189,7 +204,21 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         conversations=conversations,
         tools=tools,
         plugins=plugins,
+        contexts=contexts,
+        privacy=privacy,
     )
+
+    async def enforce_retention() -> None:
+        interval = settings.retention_purge_interval_seconds
+        while True:
+            limits = components.tenants.retention_days()
+            if limits:
+                try:
+                    removed = await purge_expired(db, contexts, limits)
+                    log.info("retention enforced", extra={"removed": removed})
+                except Exception:
+                    log.exception("retention purge failed; it runs again in %.0f s", interval)
+            await asyncio.sleep(interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -199,6 +228,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             await store.release_all_leases(time.time())
         await inbox.start()
         workers.start()
+        retention = asyncio.create_task(enforce_retention(), name="retention")
         tune_garbage_collector()
         components.accepting = True
         log.info(
@@ -214,6 +244,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             yield
         finally:
             components.accepting = False
+            retention.cancel()
             await workers.stop(settings.shutdown_grace_seconds)
             plugins.close()
             await inbox.stop()
@@ -230,6 +261,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *metrics_routes(),
             *admin_routes(components.dead_letters, inbox, workers, admin_token),
             *conversation_routes(conversations, admin_token),
+            *privacy_routes(privacy, admin_token),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

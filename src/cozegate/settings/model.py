@@ -106,7 +106,19 @@ class Settings(BaseSettings):
         "`<state_dir>/admin-token` (mode 0600); on PostgreSQL those APIs refuse every call.",
     )
 
-    @field_validator("admin_token", "coze_token", mode="before")
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Key of the pseudonyms that stand for erased users in the audit log. Unset: "
+        "`<state_dir>/pseudonym-key` (created) when embedded; distributed replicas must share one.",
+    )
+    context_cache_ttl_seconds: float = Field(
+        7 * 24 * 3600.0, gt=0, description="How long conversation contexts and profiles stay in the hot cache."
+    )
+    retention_purge_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often tenants' retention limits are enforced (see `retention_days`)."
+    )
+
+    @field_validator("admin_token", "coze_token", "pseudonym_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -147,19 +159,29 @@ class Settings(BaseSettings):
         """The configured token; embedded mode falls back to (and may create) ``<state_dir>/admin-token``."""
         if self.admin_token is not None or not self.is_sqlite:
             return self.admin_token
-        path = self.admin_token_file
-        if not path.exists():
-            if not create:
-                return None
-            import os
-            import secrets
+        return _state_secret(self.admin_token_file, create=create)
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(32))
-        return SecretStr(path.read_text().strip())
+    def resolved_pseudonym_key(self, *, create: bool = False) -> SecretStr | None:
+        """The configured key; embedded mode falls back to (and may create) ``<state_dir>/pseudonym-key``."""
+        if self.pseudonym_key is not None or not self.is_sqlite:
+            return self.pseudonym_key
+        return _state_secret(self.state_dir / "pseudonym-key", create=create)
 
     @property
     def resolved_tenants_file(self) -> Path:
         return self.tenants_file or self.state_dir / "tenants.yaml"
+
+
+def _state_secret(path: Path, *, create: bool) -> SecretStr | None:
+    """A random secret kept in a file only its owner can read (created on first use when ``create``)."""
+    if not path.exists():
+        if not create:
+            return None
+        import os
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return SecretStr(path.read_text().strip())

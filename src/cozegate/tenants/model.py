@@ -78,6 +78,12 @@ class TenantConfig(BaseModel):
     reply_secret: SecretRef | None = Field(
         None, description="`whsec_` secret that signs replies. Unset: the first webhook secret (standard scheme)."
     )
+    retention_days: int | None = Field(
+        None,
+        gt=0,
+        description="Transcripts, replies, contexts and inbox payloads older than this are deleted (dead letters "
+        "blanked). Unset: kept until erased.",
+    )
     mask_pii_to_coze: Literal["partial", "full", "hash"] | None = Field(
         None,
         description="Mask personal data in user messages before they are sent to Coze (the transcript keeps the "

@@ -93,6 +93,10 @@ class TenantRegistry:
     def names(self) -> list[str]:
         return sorted(self._configs)
 
+    def retention_days(self) -> dict[str, int]:
+        """Tenants with a retention limit, and the limit."""
+        return {name: c.retention_days for name, c in self._configs.items() if c.retention_days is not None}
+
     @classmethod
     def from_file(cls, path: Path) -> TenantRegistry:
         data = yaml.safe_load(path.read_text()) or {}

@@ -1,0 +1,45 @@
+"""``/admin/privacy/*``: export and erase everything held about a user (admin token, audited)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cozegate.compliance.subject_rights import PrivacyNotConfiguredError, SubjectRights
+from cozegate.gateway.admin_auth import AdminHandler, admin_endpoint, request_id_of
+from cozegate.gateway.errors import error_response
+
+
+class SubjectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(min_length=1, max_length=64)
+    user_id: str = Field(min_length=1, max_length=255)
+
+
+def privacy_routes(rights: SubjectRights, admin_token: SecretStr | None) -> list[Route]:
+    async def export(request: Request, actor: str) -> Response:
+        subject = SubjectRequest.model_validate_json(await request.body())
+        held = await rights.export(subject.tenant, subject.user_id, actor=actor, request_id=request_id_of(request))
+        return JSONResponse(held)
+
+    async def erase(request: Request, actor: str) -> Response:
+        subject = SubjectRequest.model_validate_json(await request.body())
+        report = await rights.erase(subject.tenant, subject.user_id, actor=actor, request_id=request_id_of(request))
+        return JSONResponse({"status": "erased", **report.__dict__})
+
+    def configured(handler: AdminHandler) -> AdminHandler:
+        async def guarded(request: Request, actor: str) -> Response:
+            try:
+                return await handler(request, actor)
+            except PrivacyNotConfiguredError as exc:
+                return error_response(503, "privacy_not_configured", str(exc), request_id_of(request))
+
+        return guarded
+
+    return [
+        Route("/admin/privacy/export", admin_endpoint(configured(export), admin_token), methods=["POST"]),
+        Route("/admin/privacy/erase", admin_endpoint(configured(erase), admin_token), methods=["POST"]),
+    ]
