@@ -6,7 +6,7 @@ import re
 
 from examples.refund_flow.flow import RefundFlow
 
-from cozegate.context import ContextStore, GuardRejectedError
+from cozegate.conversations.context import ContextStore, GuardRejectedError
 
 ORDER_NUMBER = re.compile(r"\b[A-Za-z]-\d{3,8}\b")
 YES = {"yes", "y", "ok", "sure", "是", "好", "确认"}

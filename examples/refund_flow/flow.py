@@ -7,7 +7,7 @@ from typing import Any
 
 from examples.orders_plugin.store import connect
 
-from cozegate.context import DialogFlow, State, Transition
+from cozegate.conversations.context import DialogFlow, State, Transition
 
 REFUNDABLE = ("shipped", "delivered")
 

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cozegate.compliance import AuditLog
 from cozegate.compliance.retention import purge_expired
 from cozegate.compliance.subject_rights import SubjectRights
-from cozegate.context import ContextCache, ContextStore, MemoryContextCache, RedisContextCache
+from cozegate.conversations.context import ContextCache, ContextStore, MemoryContextCache, RedisContextCache
 from cozegate.conversations.pipeline import REPLY_EVENT, MessagePipeline
 from cozegate.conversations.replies import ReplyDelivery
 from cozegate.conversations.store import ConversationStore

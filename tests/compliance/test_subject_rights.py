@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from cozegate.compliance import AuditLog
 from cozegate.compliance.retention import DAY, purge_expired
 from cozegate.compliance.subject_rights import SubjectRights, pseudonym
-from cozegate.context import ContextCache, ContextStore, MemoryContextCache, RedisContextCache
+from cozegate.conversations.context import ContextCache, ContextStore, MemoryContextCache, RedisContextCache
 from cozegate.conversations.store import ConversationStore, Turn
 from cozegate.inbox import InboxStore, NewEvent
 from cozegate.storage import Database

@@ -13,8 +13,8 @@ from cozegate.cli.database import run_with_database
 from cozegate.compliance import AuditLog
 from cozegate.compliance.retention import purge_expired
 from cozegate.compliance.subject_rights import SubjectRights
-from cozegate.context import ContextStore, MemoryContextCache, RedisContextCache
-from cozegate.context.cache import ContextCache
+from cozegate.conversations.context import ContextStore, MemoryContextCache, RedisContextCache
+from cozegate.conversations.context.cache import ContextCache
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_redis
 from cozegate.tenants import TenantRegistry

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, delete, select, update
 
 from cozegate.compliance.subject_rights import ERASED_PAYLOAD
-from cozegate.context.store import ContextStore
+from cozegate.conversations.context.store import ContextStore
 from cozegate.storage import Database
 from cozegate.storage.schema import context_records, inbox_events, replies, transcript_messages
 

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select, update
 
 from cozegate.compliance.audit import AuditLog
-from cozegate.context.store import ContextStore
+from cozegate.conversations.context.store import ContextStore
 from cozegate.storage import Database
 from cozegate.storage.schema import coze_conversations, inbox_events, replies, transcript_messages
 

@@ -1,1 +1,2 @@
-"""Conversation state: external ↔ Coze conversations, transcripts, the message pipeline, reply delivery."""
+"""Conversation state: external ↔ Coze conversations, transcripts, the message pipeline, reply delivery,
+and (``context``) versioned contexts, profiles and dialog state machines."""

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from cozegate.context import ContextCache, ContextConflictError, ContextStore, Versioned
-from cozegate.context.cache import Entry
+from cozegate.conversations.context import ContextCache, ContextConflictError, ContextStore, Versioned
+from cozegate.conversations.context.cache import Entry
 from cozegate.storage import Database
 
 

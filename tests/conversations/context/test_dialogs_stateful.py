@@ -11,11 +11,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from cozegate.context import ContextStore, GuardRejectedError, InvalidTransitionError, MemoryContextCache
+from cozegate.conversations.context import ContextStore, GuardRejectedError, InvalidTransitionError, MemoryContextCache
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine
-from tests.context.test_dialogs import Checkout
-from tests.context.test_store_stateful import database_settings  # noqa: F401 - the fixture
+from tests.conversations.context.test_dialogs import Checkout
+from tests.conversations.context.test_store_stateful import database_settings  # noqa: F401 - the fixture
 
 # (state, event) -> next state, as the Checkout class declares it; settle's guard allows amount <= 100
 MODEL = {

@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from cozegate.context import ContextConflictError, ContextStore, MemoryContextCache, Versioned
+from cozegate.conversations.context import ContextConflictError, ContextStore, MemoryContextCache, Versioned
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, upgrade_to_head
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from cozegate.context.cache import ContextCache
+from cozegate.conversations.context.cache import ContextCache
 from cozegate.storage import Database
 from cozegate.storage.schema import context_records
 

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from cozegate.context import ContextCache, ContextStore, MemoryContextCache, RedisContextCache
+from cozegate.conversations.context import ContextCache, ContextStore, MemoryContextCache, RedisContextCache
 from cozegate.storage import Database
 from tests.conftest import REDIS_URL, Backend
 

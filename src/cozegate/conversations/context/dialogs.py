@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cozegate.context.store import ContextConflictError, ContextStore, Data
+from cozegate.conversations.context.store import ContextConflictError, ContextStore, Data
 
 Guard = Callable[..., bool | Awaitable[bool]]
 FIRE_ATTEMPTS = 8

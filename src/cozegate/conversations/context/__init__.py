@@ -1,7 +1,7 @@
-"""Conversation state: versioned contexts and profiles (``store``), their hot cache, dialog state machines."""
+"""Versioned conversation contexts and user profiles (``store``), their hot cache, dialog state machines."""
 
-from cozegate.context.cache import ContextCache, MemoryContextCache, RedisContextCache
-from cozegate.context.dialogs import (
+from cozegate.conversations.context.cache import ContextCache, MemoryContextCache, RedisContextCache
+from cozegate.conversations.context.dialogs import (
     DialogDefinitionError,
     DialogFlow,
     GuardRejectedError,
@@ -10,7 +10,7 @@ from cozegate.context.dialogs import (
     Step,
     Transition,
 )
-from cozegate.context.store import ContextConflictError, ContextStore, Versioned
+from cozegate.conversations.context.store import ContextConflictError, ContextStore, Versioned
 
 __all__ = [
     "ContextCache",

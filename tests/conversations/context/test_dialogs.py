@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cozegate.context import (
+from cozegate.conversations.context import (
     ContextStore,
     DialogDefinitionError,
     DialogFlow,
