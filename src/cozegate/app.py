@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cozegate.compliance import AuditLog
 from cozegate.compliance.retention import purge_expired
 from cozegate.compliance.subject_rights import SubjectRights
-from cozegate.conversations.context import ContextCache, ContextStore, MemoryContextCache, RedisContextCache
+from cozegate.conversations.context import ContextStore
+from cozegate.conversations.context.cache import build_context_cache
 from cozegate.conversations.pipeline import REPLY_EVENT, MessagePipeline
 from cozegate.conversations.replies import ReplyDelivery
 from cozegate.conversations.store import ConversationStore
@@ -175,11 +176,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     for spec in settings.tool_modules:
         tools.include(load_object(spec, LocalTools))
     plugins = PluginServer(load_object(spec, Plugin) for spec in settings.plugins)
-    context_cache: ContextCache = (
-        RedisContextCache(redis, settings.redis_prefix, settings.context_cache_ttl_seconds)
-        if redis is not None
-        else MemoryContextCache(settings.context_cache_ttl_seconds)
-    )
+    context_cache = build_context_cache(settings, redis)
     contexts = ContextStore(db, context_cache)
     pseudonym_key = settings.resolved_pseudonym_key(create=True)
     privacy = SubjectRights(db, contexts, audit, pseudonym_key.get_secret_value().encode() if pseudonym_key else None)
@@ -208,13 +205,16 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         privacy=privacy,
     )
 
+    async def purge_now() -> dict[str, dict[str, int]]:
+        return await purge_expired(db, contexts, components.tenants.retention_days())
+
     async def enforce_retention() -> None:
         interval = settings.retention_purge_interval_seconds
         while True:
             limits = components.tenants.retention_days()
             if limits:
                 try:
-                    removed = await purge_expired(db, contexts, limits)
+                    removed = await purge_now()
                     log.info("retention enforced", extra={"removed": removed})
                 except Exception:
                     log.exception("retention purge failed; it runs again in %.0f s", interval)
@@ -261,7 +261,9 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *metrics_routes(),
             *admin_routes(components.dead_letters, inbox, workers, admin_token),
             *conversation_routes(conversations, admin_token),
-            *privacy_routes(privacy, admin_token),
+            *privacy_routes(
+                privacy, admin_token, purge=lambda: purge_expired(db, contexts, components.tenants.retention_days())
+            ),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

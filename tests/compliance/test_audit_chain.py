@@ -58,8 +58,14 @@ async def test_concurrent_appends_form_one_chain(db: Database) -> None:
         ("DELETE FROM audit_log WHERE seq = 7", "missing", 8),
         ("swap seq 3 and 4", "broken_link", 3),
         ("UPDATE audit_log SET hash = NULL WHERE seq = 9", "unsealed", 9),
+        (
+            "INSERT INTO audit_log (at, actor, action, details, seq, prev_hash, hash)"
+            " VALUES (1.0, 'forger', 'x', '{}', 0, 'p', 'h')",
+            "unsealed",
+            0,
+        ),
     ],
-    ids=["edit-actor", "edit-details", "delete", "reorder", "unseal"],
+    ids=["edit-actor", "edit-details", "delete", "reorder", "unseal", "forged-seq-0"],
 )
 async def test_tampering_is_found_where_it_happened(db: Database, sql: str, kind: str, seq: int | None) -> None:
     log = AuditLog(db)
@@ -113,6 +119,26 @@ async def test_cli_verify_exits_1_naming_the_record_and_checks_a_kept_head(backe
     cut = await asyncio.to_thread(cozegate, backend, "audit", "verify", "--expect-head", head)
     assert cut.returncode == 1
     assert "truncated" in cut.stdout
+
+    # a rewritten log that has grown since the head was kept: the record at the kept seq is another one
+    def rewrite(conn: Connection) -> None:
+        prev = GENESIS
+        for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)).mappings().all():
+            forged = {**row, "actor": "forger"}
+            digest = record_hash(prev, forged)
+            conn.execute(
+                audit_log.update()
+                .where(audit_log.c.id == row["id"])
+                .values(actor="forger", prev_hash=prev, hash=digest)
+            )
+            prev = digest
+
+    await db.write(rewrite)
+    await log.record(actor="later", action="y")
+    await log.record(actor="later", action="y")  # seq 5 exists again, with another hash
+    rewritten = await asyncio.to_thread(cozegate, backend, "audit", "verify", "--expect-head", head)
+    assert rewritten.returncode == 1
+    assert "rewritten: record seq 5" in rewritten.stdout
 
     await tamper(db, "UPDATE audit_log SET target = 'x' WHERE seq = 2")
     edited = await asyncio.to_thread(cozegate, backend, "audit", "verify")

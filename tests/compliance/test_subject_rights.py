@@ -160,3 +160,30 @@ async def test_retention_purges_what_is_older_than_the_limit(db: Database, conte
     removed = (await purge_expired(db, contexts, {"t": 30}, now=future))["t"]
     assert removed == {"transcript_lines": 4, "replies": 2, "events": 1, "dead_letters": 1, "contexts": 3}
     assert await contexts.profile("t", OTHER) == await contexts.profile("t", "nobody")
+
+
+async def test_erasure_touches_only_the_subjects_data(db: Database, contexts: ContextStore) -> None:
+    inbox = InboxStore(db)
+    conversations = ConversationStore(db, inbox)
+    await inbox.insert_batch(
+        [
+            message("a-1", "conv-alice", "Alice", "hello from Alice"),
+            message("l-1", "conv-lower", "alice", "I am another alice"),
+            message("b-1", "conv-bob", "bob", "my old number was 10086, call it"),
+            message("g-1", "conv-group", "Alice", "Alice in the group"),
+            message("g-2", "conv-group", "carol", "Carol in the group"),
+        ]
+    )
+    await conversations.record_turn(Turn("t", "g-1", "conv-group", "Alice", "Alice in the group", "hi A", "c1"), None)
+    await conversations.record_turn(Turn("t", "g-2", "conv-group", "carol", "Carol in the group", "hi C", "c2"), None)
+    await RefundFlow(contexts, "t", "conv-alice").fire("start")  # a dialog that never named its subject
+    rights = SubjectRights(db, contexts, AuditLog(db), KEY)
+
+    await rights.erase("t", "Alice", actor="test")
+    await rights.erase("t", "10086", actor="test")  # an id that is also text in bob's message
+    after = await everything(db, None, "none:")
+    for gone in ("hello from Alice", "Alice in the group", "hi A"):
+        assert gone not in after
+    for kept in ("I am another alice", "my old number was 10086", "Carol in the group", "hi C"):
+        assert kept in after
+    assert await contexts.conversation("t", "conv-alice") == await contexts.conversation("t", "nothing")

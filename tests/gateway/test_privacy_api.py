@@ -27,8 +27,10 @@ def server(backend: Backend) -> Iterator[ServerProcess]:
     assert proc.stop(), proc.logs()
 
 
-def privacy(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **backend.settings_env(), "PYTHONPATH": str(REPO), "USER": "dpo"}
+def privacy(backend: Backend, server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """Embedded, the CLI hands the work to the running server (its cache must forget); distributed, it
+    works on PostgreSQL and Redis itself."""
+    env = {**os.environ, **backend.settings_env(COZEGATE_PORT=str(server.port)), "PYTHONPATH": str(REPO), "USER": "dpo"}
     return subprocess.run(
         [sys.executable, "-m", "cozegate", "privacy", *args], env=env, capture_output=True, text=True, timeout=60
     )
@@ -55,10 +57,10 @@ def test_export_then_erase(server: ServerProcess, backend: Backend) -> None:
     assert held.status_code == 200, held.text
     assert "QuinceMarkerText" in held.text
 
-    erased = privacy(backend, "erase", "--tenant", "default", "--user", "u-api-1", "--yes")
+    erased = privacy(backend, server, "erase", "--tenant", "default", "--user", "u-api-1", "--yes")
     assert erased.returncode == 0, erased.stderr
     assert json.loads(erased.stdout)["events"] == 1
-    again = privacy(backend, "export", "--tenant", "default", "--user", "u-api-1")
+    again = privacy(backend, server, "export", "--tenant", "default", "--user", "u-api-1")
     assert again.returncode == 0, again.stderr
     assert "QuinceMarkerText" not in again.stdout
     assert json.loads(again.stdout)["events"] == []

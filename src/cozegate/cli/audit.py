@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cozegate.cli.database import run_with_database
-from cozegate.compliance import AuditLog
+from cozegate.compliance import AuditLog, ChainReport
+from cozegate.storage import Database
 
 app = typer.Typer(help="The audit log: who did what, hash-chained. List it or verify it.", no_args_is_help=True)
 console = Console()
@@ -26,18 +27,26 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Recompute the hash chain. Exit 0 when intact, 1 naming each edited, missing or reordered record."""
-    report = run_with_database(lambda db: AuditLog(db).verify())
-    problems = [f"{p.kind}: {p.message}" for p in report.problems]
+    kept: tuple[int, str] | None = None
     if expect_head is not None:
         seq_text, _, expected_hash = expect_head.partition(":")
         if not seq_text.isdigit() or len(expected_hash) != 64:
             typer.echo("cozegate: --expect-head takes SEQ:HASH as printed by `cozegate audit verify`", err=True)
             raise typer.Exit(2)
-        seq = int(seq_text)
-        if seq > report.head_seq:
+        kept = (int(seq_text), expected_hash)
+
+    async def check(db: Database) -> tuple[ChainReport, str | None]:
+        log = AuditLog(db)
+        return await log.verify(), await log.hash_at(kept[0]) if kept else None
+
+    report, hash_at_kept = run_with_database(check)
+    problems = [f"{p.kind}: {p.message}" for p in report.problems]
+    if kept is not None:
+        seq, expected_hash = kept
+        if hash_at_kept is None:
             problems.append(f"truncated: the log ends at seq {report.head_seq}, the kept head is seq {seq}")
-        elif seq == report.head_seq and expected_hash != report.head_hash:
-            problems.append(f"replaced: seq {seq} is not the record whose hash was kept")
+        elif hash_at_kept != expected_hash:
+            problems.append(f"rewritten: record seq {seq} is not the record whose hash was kept")
     if as_json:
         typer.echo(json.dumps({"records": report.records, "head": f"{report.head_seq}:{report.head_hash}",
                                "problems": problems}))  # fmt: skip

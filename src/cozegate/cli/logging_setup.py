@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 from cozegate.compliance.pii import MaskMode, PiiMasker
 from cozegate.observability import configure_logging
 from cozegate.settings import Settings
 
 
 def setup_logging(settings: Settings, fmt: str | None = None) -> None:
-    mask = PiiMasker(mode=MaskMode(settings.pii_mask_mode)) if settings.pii_log_masking else None
+    mask = None
+    if settings.pii_log_masking:
+        # hash mode: keyed, so a pseudonym in a log cannot be reversed by hashing every phone number
+        key = settings.resolved_pseudonym_key()
+        salt = key.get_secret_value().encode() if key is not None else os.urandom(16)
+        mask = PiiMasker(mode=MaskMode(settings.pii_mask_mode), salt=salt)
     configure_logging(settings.log_level, fmt or settings.log_format, mask=mask)

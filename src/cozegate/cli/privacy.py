@@ -1,20 +1,25 @@
-"""``cozegate privacy``: a user's data: export it, erase it; purge what is past tenants' retention."""
+"""``cozegate privacy``: a user's data: export it, erase it; purge what is past tenants' retention.
+
+Embedded, a running ``cozegate serve`` on the configured port does the work (so its in-process cache
+forgets too); otherwise the command works on the database (and Redis) itself.
+"""
 
 from __future__ import annotations
 
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 import typer
 
 from cozegate.cli.database import run_with_database
 from cozegate.compliance import AuditLog
 from cozegate.compliance.retention import purge_expired
 from cozegate.compliance.subject_rights import SubjectRights
-from cozegate.conversations.context import ContextStore, MemoryContextCache, RedisContextCache
-from cozegate.conversations.context.cache import ContextCache
+from cozegate.conversations.context import ContextStore
+from cozegate.conversations.context.cache import build_context_cache
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_redis
 from cozegate.tenants import TenantRegistry
@@ -25,14 +30,29 @@ TENANT = Annotated[str, typer.Option("--tenant", help="The tenant the user belon
 USER = Annotated[str, typer.Option("--user", help="The user id as channels send it (`user_id`).")]
 
 
+def _via_running_server(settings: Settings, path: str, payload: dict[str, str]) -> Any:
+    """Embedded: a running server's in-process cache can only be cleared by that server, so ask it first."""
+    token = settings.resolved_admin_token()
+    if not settings.is_sqlite or token is None:
+        return None
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104 - comparing
+    try:
+        response = httpx.post(
+            f"http://{host}:{settings.port}{path}",
+            json=payload,
+            headers={"authorization": f"Bearer {token.get_secret_value()}"},
+            timeout=120,
+        )
+    except httpx.TransportError:
+        return None  # no server running: work on the database directly
+    if response.status_code != 200:
+        typer.echo(f"cozegate: the running server refused: {response.status_code} {response.text}", err=True)
+        raise typer.Exit(1)
+    return response.json()
+
+
 def _rights(db: Database, settings: Settings) -> tuple[SubjectRights, ContextStore]:
-    redis = create_redis(settings)
-    cache: ContextCache = (
-        RedisContextCache(redis, settings.redis_prefix, settings.context_cache_ttl_seconds)
-        if redis is not None
-        else MemoryContextCache(settings.context_cache_ttl_seconds)
-    )
-    contexts = ContextStore(db, cache)
+    contexts = ContextStore(db, build_context_cache(settings, create_redis(settings)))
     key = settings.resolved_pseudonym_key(create=True)
     if key is None:
         typer.echo("cozegate: set COZEGATE_PSEUDONYM_KEY (the key every replica uses for pseudonyms)", err=True)
@@ -57,7 +77,8 @@ def export(
         rights, _ = _rights(db, settings)
         return await rights.export(tenant, user, actor=_actor())
 
-    text = json.dumps(run_with_database(work), ensure_ascii=False, indent=2, default=str)
+    held = _via_running_server(settings, "/admin/privacy/export", {"tenant": tenant, "user_id": user})
+    text = json.dumps(held or run_with_database(work), ensure_ascii=False, indent=2, default=str)
     if out is None:
         typer.echo(text)
     else:
@@ -80,7 +101,8 @@ def erase(
         rights, _ = _rights(db, settings)
         return (await rights.erase(tenant, user, actor=_actor())).__dict__
 
-    typer.echo(json.dumps({"status": "erased", **run_with_database(work)}))
+    done = _via_running_server(settings, "/admin/privacy/erase", {"tenant": tenant, "user_id": user})
+    typer.echo(json.dumps(done or {"status": "erased", **run_with_database(work)}))
 
 
 @app.command()
@@ -96,4 +118,5 @@ def purge() -> None:
         _, contexts = _rights(db, settings)
         return await purge_expired(db, contexts, limits)
 
-    typer.echo(json.dumps(run_with_database(work)))
+    done = _via_running_server(settings, "/admin/privacy/purge", {})
+    typer.echo(json.dumps(done["removed"] if done else run_with_database(work)))

@@ -57,6 +57,11 @@ class AuditLog:
         stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         return await self._db.read(lambda conn: [dict(r._mapping) for r in conn.execute(stmt)])
 
+    async def hash_at(self, seq: int) -> str | None:
+        """The hash of the record with this seq (to compare with a head kept elsewhere)."""
+        stmt = select(audit_log.c.hash).where(audit_log.c.seq == seq)
+        return await self._db.read(lambda conn: conn.execute(stmt).scalar())
+
     async def verify(self) -> ChainReport:
         return await self._db.read(lambda conn: verify_chain(_chain_in_order(conn)))
 
@@ -78,9 +83,9 @@ def append(conn: Connection, entry: dict[str, Any], *, postgres: bool) -> None:
 
 def _chain_in_order(conn: Connection) -> Iterator[dict[str, Any]]:
     """Records without a place in the chain first (each one a problem), then the chain by ``seq``."""
-    unsealed = conn.execute(
-        select(audit_log).where(audit_log.c.seq.is_(None) | audit_log.c.hash.is_(None)).order_by(audit_log.c.id)
-    )
+    c = audit_log.c
+    outside = c.seq.is_(None) | (c.seq < 1) | c.hash.is_(None)  # e.g. a forged row with seq 0 or -7
+    unsealed = conn.execute(select(audit_log).where(outside).order_by(c.id))
     yield from (dict(row) for row in unsealed.mappings())
     after = 0
     while True:

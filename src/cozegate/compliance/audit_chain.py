@@ -57,7 +57,7 @@ def verify_chain(records: Iterable[Mapping[str, Any]], *, limit: int = 20) -> Ch
             if len(problems) < limit:
                 problems.append(ChainProblem(seq, rid, kind, message))
 
-        if seq is None or record["hash"] is None or record["prev_hash"] is None:
+        if seq is None or seq < 1 or record["hash"] is None or record["prev_hash"] is None:
             problem("unsealed", f"record id {rid} has no place in the chain (seq or hash missing)")
             continue
         if seq > expected_seq:

@@ -60,24 +60,29 @@ _CN_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3})([\dXx])(?![0-9A-Za-z
 _CARD = re.compile(r"(?<![0-9A-Za-z-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z-])")  # not inside SF1234... codes
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![0-9A-Za-z_:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z_:])")
+# Every repetition is bounded and every pattern refuses to start inside a run of its own characters,
+# so scanning stays linear on hostile input (a megabyte of "eyJ-eyJ-..." included).
 _SECRETS = [
     re.compile(p)
     for p in (
-        r"(?<![A-Za-z0-9_])sk-(?:proj-)?[A-Za-z0-9_-]{20,}",  # OpenAI-style keys
-        r"(?<![A-Za-z0-9_])pat_[A-Za-z0-9]{20,}",  # Coze personal access tokens
-        r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
-        r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{30,}",
-        r"(?<![A-Za-z0-9_])AKIA[0-9A-Z]{16}\b",  # AWS access key ids
-        r"(?<![A-Za-z0-9_])xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack
-        r"(?<![A-Za-z0-9_])whsec_[A-Za-z0-9+/=]{16,}",  # webhook secrets
-        r"(?<![A-Za-z0-9_])eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}",  # JWTs
+        r"(?<![A-Za-z0-9_-])sk-(?:proj-)?[A-Za-z0-9_-]{20,512}",  # OpenAI-style keys
+        r"(?<![A-Za-z0-9_])pat_[A-Za-z0-9]{20,512}",  # Coze personal access tokens
+        r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{30,512}",  # GitHub tokens
+        r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{30,512}",
+        r"(?<![A-Za-z0-9_])AKIA[0-9A-Z]{16}(?![A-Za-z0-9])",  # AWS access key ids
+        r"(?<![A-Za-z0-9_-])xox[abposr]-[A-Za-z0-9-]{10,512}",  # Slack
+        r"(?<![A-Za-z0-9_])whsec_[A-Za-z0-9+/=]{16,512}",  # webhook secrets
+        r"(?<![\w-])eyJ[\w-]{8,4096}\.eyJ[\w-]{8,4096}\.[\w-]{8,4096}",  # JWTs
     )
 ]
-_SECRET_VALUE = re.compile(
-    r"(?i)(?:(?<![A-Za-z0-9_])bearer\s+|(?<![A-Za-z0-9_])(?:api[_-]?key|access[_-]?token|token|secret|password|passwd|pwd)"
-    r"\s*[:=]\s*)"
-    r"([A-Za-z0-9._~+/=-]{8,})"
+_SECRET_VALUE = re.compile(  # the value after a key word: password: x, "token": "x", 密码：x, Bearer x
+    r"(?i)(?:(?<![A-Za-z0-9_])bearer\s+"
+    r"|(?<![A-Za-z0-9_])(?:api[_-]?key|access[_-]?token|auth[_-]?token|token|secret|password|passwd|pwd)"
+    r"[\"']?\s*[:=：]\s*[\"']?"
+    r"|(?:密码|口令|密钥|令牌)\s*(?:是|为)?\s*[:=：]?\s*)"
+    r"([!-~][^\s\"',，;；。]{5,255})"
 )
+_KEY_PREFIX = re.compile(r"^(?:sk-(?:proj-)?|pat_|gh[pousr]_|github_pat_|AKIA|xox[a-z]-|whsec_|eyJ)")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _CARD_PREFIXES = re.compile(
@@ -177,6 +182,8 @@ class PiiDetector:
         elif kind is PiiKind.IP:
             for pattern in (_IPV4, _IPV6):
                 for m in pattern.finditer(text):
+                    if not any(ch.isalnum() for ch in m.group()):
+                        continue  # "::" alone is punctuation in text, not an address
                     try:
                         ipaddress.ip_address(m.group())
                     except ValueError:
@@ -236,7 +243,8 @@ def partial_mask(kind: PiiKind, value: str) -> str:
             a, b, *_ = value.split(".")
             return f"{a}.{b}.*.*"
         return value.split(":", 1)[0] + ":****"
-    return value[:4] + "****"
+    prefix = _KEY_PREFIX.match(value)  # the public shape of a key, never a character of the secret
+    return (prefix.group() if prefix else "") + "****"
 
 
 def _mask_digits(value: str, *, keep_first: int, keep_last: int) -> str:

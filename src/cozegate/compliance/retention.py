@@ -29,9 +29,10 @@ async def purge_expired(
         c = context_records.c
         stale = select(c.scope, c.key).where(c.tenant == tenant, c.updated_at < cutoff)
         old = await db.read(functools.partial(_rows, stale))
-        for scope, key in old:  # through the store, so the hot cache forgets them too
-            await contexts.delete(tenant, scope, key)
-        removed[tenant] = {**counts, "contexts": len(old)}
+        deleted = 0
+        for scope, key in old:  # through the store, so the hot cache forgets them too; not if written since
+            deleted += await contexts.delete(tenant, scope, key, older_than=cutoff)
+        removed[tenant] = {**counts, "contexts": deleted}
     return removed
 
 

@@ -1,10 +1,12 @@
 """Data subject rights (GDPR / PIPL): export everything held about a user, erase it, and purge by age.
 
-What is held about user U of tenant T:
+What is held about user U of tenant T (found by exact field values: a payload's ``user_id``, a
+transcript line's user, a context record's subject; never because some text merely contains U):
 - context records about U (their profile and the contexts of their conversations);
-- U's conversations: those with a transcript line of U, a context record about U, or an inbox event
-  whose payload names U; their transcripts, replies and Coze conversation mappings;
-- inbox events (including dead letters and reply deliveries) of those conversations or naming U.
+- U's conversations: those with a transcript line, context record or inbox event of U. One where only
+  U speaks is U's entirely (transcript, replies, Coze mapping, dialog state, every event); in one
+  shared with others only U's own messages, the bot's answers to them and U's events are U's;
+- inbox events (including dead letters and reply deliveries) whose ``user_id`` is U.
 
 Erasure deletes the records, transcripts, replies and mappings, and blanks the inbox events (payload,
 errors and attempt log; the row stays so that a re-sent event is still recognised as a duplicate,
@@ -49,11 +51,21 @@ def pseudonym(tenant: str, user_id: str, key: bytes) -> str:
     return "subject:" + hmac.new(key, f"{tenant}\x1f{user_id}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """Where a subject's data is: found by exact field values, never by substring alone."""
+
+    own_conversations: list[str]  # only the subject speaks in them: everything in them is theirs
+    shared_conversations: list[str]  # others speak too: only the subject's own lines and events are theirs
+    event_ids: list[int]  # inbox events (messages, reply deliveries, dead letters) that are the subject's
+    source_events: list[str]  # dedup keys of the subject's messages (their transcript lines and replies)
+
+
 class SubjectRights:
     def __init__(self, db: Database, contexts: ContextStore, audit: AuditLog, pseudonym_key: bytes | None) -> None:
         self._db = db
         self._contexts = contexts
-        self._audit = audit
+        self.audit = audit
         self._key_or_none = pseudonym_key
 
     @property
@@ -65,22 +77,25 @@ class SubjectRights:
     async def export(self, tenant: str, user_id: str, *, actor: str, request_id: str | None = None) -> dict[str, Any]:
         self._key  # noqa: B018 - refuse before reading anything
         records = await self._contexts.about(tenant, user_id)
-        conversations = await self._conversations(tenant, user_id, records)
-        held = await self._db.read(lambda conn: _held(conn, tenant, user_id, conversations))
-        await self._audit.record(
+        holdings = await self._db.read(lambda conn: _holdings(conn, tenant, user_id, records))
+        records += await self._contexts.records(tenant, "conversation", holdings.own_conversations)
+        held = await self._db.read(lambda conn: _held(conn, tenant, user_id, holdings))
+        await self.audit.record(
             actor=actor,
             action="privacy.export",
             tenant=tenant,
             target=pseudonym(tenant, user_id, self._key),
             request_id=request_id,
-            details={"conversations": len(conversations), "events": len(held["events"])},
+            details={"conversations": len(held["conversations"]), "events": len(held["events"])},
         )
+        unique = {(r["scope"], r["key"]): r for r in records}
         return {
             "tenant": tenant,
             "user_id": user_id,
             "exported_at": time.time(),
             "context_records": [
-                {"scope": r["scope"], "key": r["key"], "version": r["version"], "data": r["data"]} for r in records
+                {"scope": r["scope"], "key": r["key"], "version": r["version"], "data": r["data"]}
+                for r in unique.values()
             ],
             **held,
         }
@@ -88,18 +103,21 @@ class SubjectRights:
     async def erase(self, tenant: str, user_id: str, *, actor: str, request_id: str | None = None) -> ErasureReport:
         self._key  # noqa: B018 - refuse before changing anything
         records = await self._contexts.about(tenant, user_id)
-        conversations = await self._conversations(tenant, user_id, records)
-        counts = await self._db.write(lambda conn: _erase(conn, tenant, user_id, conversations))
-        erased_contexts = await self._contexts.erase(tenant, user_id)
+        holdings = await self._db.read(lambda conn: _holdings(conn, tenant, user_id, records))
+        counts = await self._db.write(lambda conn: _erase(conn, tenant, user_id, holdings))
+        records += await self._contexts.records(tenant, "conversation", holdings.own_conversations)
+        erased_contexts = 0
+        for scope, key in {(r["scope"], r["key"]) for r in records}:
+            erased_contexts += await self._contexts.delete(tenant, scope, key)
         report = ErasureReport(
             subject=pseudonym(tenant, user_id, self._key),
             contexts=erased_contexts,
-            conversations=len(conversations),
+            conversations=len(holdings.own_conversations) + len(holdings.shared_conversations),
             transcript_lines=counts["transcript_lines"],
             replies=counts["replies"],
             events=counts["events"],
         )
-        await self._audit.record(
+        await self.audit.record(
             actor=actor,
             action="privacy.erase",
             tenant=tenant,
@@ -109,20 +127,13 @@ class SubjectRights:
         )
         return report
 
-    async def _conversations(self, tenant: str, user_id: str, records: list[dict[str, Any]]) -> list[str]:
-        found = {r["key"] for r in records if r["scope"] == "conversation"}
-        found |= await self._db.read(lambda conn: _conversations_of(conn, tenant, user_id))
-        return sorted(found)
 
-
-def _naming(tenant: str, user_id: str, conversations: list[str]) -> Any:
-    """Inbox events of the conversations or whose payload names the user (as a JSON string)."""
-    c = inbox_events.c
-    clauses = [c.payload.contains(quoted, autoescape=True) for quoted in _json_strings(user_id)]
-    if conversations:
-        clauses.append(c.ordering_key.in_([f"{tenant}/{conv}" for conv in conversations]))
-        clauses.extend(c.payload.contains(q, autoescape=True) for conv in conversations for q in _json_strings(conv))
-    return and_(c.tenant == tenant, or_(*clauses))
+def _payload_fields(payload: str) -> dict[str, Any]:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _json_strings(value: str) -> set[str]:
@@ -130,46 +141,94 @@ def _json_strings(value: str) -> set[str]:
     return {json.dumps(value), json.dumps(value, ensure_ascii=False)}
 
 
-def _conversations_of(conn: Connection, tenant: str, user_id: str) -> set[str]:
-    t = transcript_messages.c
-    found = set(
+def _mentioning(tenant: str, value: str) -> Any:
+    """A cheap prefilter (the payload contains the value as a JSON string); callers then check fields exactly."""
+    c = inbox_events.c
+    return and_(c.tenant == tenant, or_(*(c.payload.contains(q, autoescape=True) for q in _json_strings(value))))
+
+
+def _holdings(conn: Connection, tenant: str, user_id: str, records: list[dict[str, Any]]) -> Holdings:
+    e, t = inbox_events.c, transcript_messages.c
+    subject_events: dict[int, tuple[str, str | None]] = {}  # id -> (dedup key, conversation)
+    for row in conn.execute(select(e.id, e.dedup_key, e.payload).where(_mentioning(tenant, user_id))):
+        fields = _payload_fields(row.payload)
+        if fields.get("user_id") == user_id:
+            conversation = fields.get("conversation_id")
+            subject_events[row.id] = (row.dedup_key, conversation if isinstance(conversation, str) else None)
+    candidates = {conv for _, conv in subject_events.values() if conv}
+    candidates |= {r["key"] for r in records if r["scope"] == "conversation"}
+    candidates |= set(
         conn.execute(select(t.conversation_id).where(t.tenant == tenant, t.user_id == user_id).distinct()).scalars()
     )
-    for payload in conn.execute(select(inbox_events.c.payload).where(_naming(tenant, user_id, []))).scalars():
-        try:
-            conversation = json.loads(payload).get("conversation_id")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(conversation, str) and conversation:
-            found.add(conversation)
-    return found
+    own, shared = [], []
+    event_ids = set(subject_events)
+    for conversation in sorted(candidates):
+        speakers = set(
+            conn.execute(
+                select(t.user_id).where(t.tenant == tenant, t.conversation_id == conversation).distinct()
+            ).scalars()
+        )
+        in_conversation = conn.execute(
+            select(e.id, e.payload).where(e.tenant == tenant, e.ordering_key == f"{tenant}/{conversation}")
+        ).all()
+        speakers |= {_payload_fields(row.payload).get("user_id") for row in in_conversation}
+        if speakers <= {user_id, None}:
+            own.append(conversation)
+            event_ids |= {row.id for row in in_conversation}
+            mentioning = conn.execute(select(e.id, e.payload).where(_mentioning(tenant, conversation))).all()
+            event_ids |= {  # e.g. reply deliveries, which carry no ordering key
+                found.id
+                for found in mentioning
+                if _payload_fields(found.payload).get("conversation_id") == conversation
+            }
+        else:
+            shared.append(conversation)
+    source_events = sorted(key for key, _ in subject_events.values())
+    return Holdings(own, shared, sorted(event_ids), source_events)
 
 
-def _held(conn: Connection, tenant: str, user_id: str, conversations: list[str]) -> dict[str, Any]:
-    t, r, m = transcript_messages.c, replies.c, coze_conversations.c
+def _transcript_filter(tenant: str, user_id: str, holdings: Holdings) -> Any:
+    t = transcript_messages.c
+    return and_(
+        t.tenant == tenant,
+        or_(
+            t.conversation_id.in_(holdings.own_conversations),
+            t.user_id == user_id,
+            t.source_event.in_(holdings.source_events),  # the bot's answers to the subject
+        ),
+    )
+
+
+def _reply_filter(tenant: str, holdings: Holdings) -> Any:
+    r = replies.c
+    return and_(
+        r.tenant == tenant,
+        or_(r.conversation_id.in_(holdings.own_conversations), r.source_event.in_(holdings.source_events)),
+    )
+
+
+def _held(conn: Connection, tenant: str, user_id: str, holdings: Holdings) -> dict[str, Any]:
+    t, r, m, e = transcript_messages.c, replies.c, coze_conversations.c, inbox_events.c
     transcript = conn.execute(
         select(t.conversation_id, t.role, t.content, t.user_id, t.created_at)
-        .where(t.tenant == tenant, t.conversation_id.in_(conversations))
+        .where(_transcript_filter(tenant, user_id, holdings))
         .order_by(t.id)
     ).mappings()
     reply_rows = conn.execute(
-        select(r.conversation_id, r.text, r.created_at, r.delivered_at).where(
-            r.tenant == tenant, r.conversation_id.in_(conversations)
-        )
+        select(r.conversation_id, r.text, r.created_at, r.delivered_at).where(_reply_filter(tenant, holdings))
     ).mappings()
     mappings = conn.execute(
         select(m.external_id, m.coze_conversation_id, m.bot_id).where(
-            m.tenant == tenant, m.external_id.in_(conversations)
+            m.tenant == tenant, m.external_id.in_(holdings.own_conversations)
         )
     ).mappings()
-    e = inbox_events.c
     events = conn.execute(
         select(e.id, e.event_type, e.status, e.received_at, e.payload, e.last_error)
-        .where(_naming(tenant, user_id, conversations))
+        .where(e.id.in_(holdings.event_ids))
         .order_by(e.id)
     ).mappings()
     return {
-        "conversations": conversations,
+        "conversations": sorted(holdings.own_conversations + holdings.shared_conversations),
         "transcript": [dict(row) for row in transcript],
         "replies": [dict(row) for row in reply_rows],
         "coze_conversations": [dict(row) for row in mappings],
@@ -177,25 +236,21 @@ def _held(conn: Connection, tenant: str, user_id: str, conversations: list[str])
     }
 
 
-def _erase(conn: Connection, tenant: str, user_id: str, conversations: list[str]) -> dict[str, int]:
-    t, r, m, e = transcript_messages.c, replies.c, coze_conversations.c, inbox_events.c
-    lines = conn.execute(
-        delete(transcript_messages).where(
-            t.tenant == tenant, or_(t.conversation_id.in_(conversations), t.user_id == user_id)
-        )
-    ).rowcount
-    reply_count = conn.execute(delete(replies).where(r.tenant == tenant, r.conversation_id.in_(conversations))).rowcount
-    conn.execute(delete(coze_conversations).where(m.tenant == tenant, m.external_id.in_(conversations)))
+def _erase(conn: Connection, tenant: str, user_id: str, holdings: Holdings) -> dict[str, int]:
+    m, e = coze_conversations.c, inbox_events.c
+    lines = conn.execute(delete(transcript_messages).where(_transcript_filter(tenant, user_id, holdings))).rowcount
+    reply_count = conn.execute(delete(replies).where(_reply_filter(tenant, holdings))).rowcount
+    conn.execute(delete(coze_conversations).where(m.tenant == tenant, m.external_id.in_(holdings.own_conversations)))
     now = time.time()
-    naming = _naming(tenant, user_id, conversations)
+    chosen = e.id.in_(holdings.event_ids)
     conn.execute(  # unfinished work about the subject must not run again and re-create what was erased
         update(inbox_events)
-        .where(naming, e.status.in_(("pending", "processing", "dead")))
+        .where(chosen, e.status.in_(("pending", "processing", "dead")))
         .values(status="discarded", finished_at=now, lease_owner=None)
     )
     events = conn.execute(
         update(inbox_events)
-        .where(naming)
+        .where(chosen)
         .values(payload=ERASED_PAYLOAD, ordering_key=None, last_error=None, attempt_log="[]")
     ).rowcount
     return {"transcript_lines": lines, "replies": reply_count, "events": events}

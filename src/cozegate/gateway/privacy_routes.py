@@ -1,6 +1,8 @@
-"""``/admin/privacy/*``: export and erase everything held about a user (admin token, audited)."""
+"""``/admin/privacy/*``: export and erase what is held about a user, apply retention now (admin, audited)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.requests import Request
@@ -19,7 +21,12 @@ class SubjectRequest(BaseModel):
     user_id: str = Field(min_length=1, max_length=255)
 
 
-def privacy_routes(rights: SubjectRights, admin_token: SecretStr | None) -> list[Route]:
+def privacy_routes(
+    rights: SubjectRights,
+    admin_token: SecretStr | None,
+    *,
+    purge: Callable[[], Awaitable[dict[str, dict[str, int]]]],
+) -> list[Route]:
     async def export(request: Request, actor: str) -> Response:
         subject = SubjectRequest.model_validate_json(await request.body())
         held = await rights.export(subject.tenant, subject.user_id, actor=actor, request_id=request_id_of(request))
@@ -29,6 +36,13 @@ def privacy_routes(rights: SubjectRights, admin_token: SecretStr | None) -> list
         subject = SubjectRequest.model_validate_json(await request.body())
         report = await rights.erase(subject.tenant, subject.user_id, actor=actor, request_id=request_id_of(request))
         return JSONResponse({"status": "erased", **report.__dict__})
+
+    async def purge_now(request: Request, actor: str) -> Response:
+        removed = await purge()
+        await rights.audit.record(
+            actor=actor, action="privacy.purge", request_id=request_id_of(request), details=removed
+        )
+        return JSONResponse({"status": "purged", "removed": removed})
 
     def configured(handler: AdminHandler) -> AdminHandler:
         async def guarded(request: Request, actor: str) -> Response:
@@ -42,4 +56,5 @@ def privacy_routes(rights: SubjectRights, admin_token: SecretStr | None) -> list
     return [
         Route("/admin/privacy/export", admin_endpoint(configured(export), admin_token), methods=["POST"]),
         Route("/admin/privacy/erase", admin_endpoint(configured(erase), admin_token), methods=["POST"]),
+        Route("/admin/privacy/purge", admin_endpoint(purge_now, admin_token), methods=["POST"]),
     ]

@@ -35,9 +35,20 @@ class MaskingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = mask(record.exc_text)
         for key, value in list(record.__dict__.items()):
-            if key not in _RESERVED and key not in _UNMASKED and isinstance(value, str):
-                record.__dict__[key] = mask(value)
+            if key not in _RESERVED and key not in _UNMASKED:
+                record.__dict__[key] = _masked(value, mask)
         return True
+
+
+def _masked(value: Any, mask: Masker) -> Any:
+    """Strings masked, inside dicts, lists and tuples too; other values as they are."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _masked(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, mask) for v in value]
+    return value
 
 
 class JsonFormatter(logging.Formatter):

@@ -4,7 +4,9 @@ never disagrees with the database, on SQLite (in-process cache) and PostgreSQL (
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -65,19 +67,19 @@ class CrashAfterCommit:
     def __init__(self, inner: ContextCache) -> None:
         self.inner = inner
 
-    async def get(self, key: str) -> Entry | None:
+    async def get(self, key: str) -> tuple[Entry | None, int]:
         return await self.inner.get(key)
 
-    async def fill(self, key: str, entry: Entry) -> None:
-        await self.inner.fill(key, entry)
+    async def fill(self, key: str, entry: Entry, generation: int) -> None:
+        await self.inner.fill(key, entry, generation)
 
-    async def mark_writing(self, key: str) -> None:
-        await self.inner.mark_writing(key)
+    async def mark_writing(self, key: str) -> int:
+        return await self.inner.mark_writing(key)
 
-    async def stored(self, key: str, entry: Entry) -> None:
+    async def stored(self, key: str, entry: Entry, mark: int) -> None:
         raise SystemExit("killed")
 
-    async def forget(self, key: str) -> None:
+    async def forget(self, key: str, mark: int) -> None:
         raise SystemExit("killed")
 
 
@@ -115,3 +117,67 @@ async def test_records_about_a_subject_are_found_and_erased(store: ContextStore)
     assert await store.about("t", "u9") == []
     assert await store.profile("t", "u9") == Versioned({}, 0)
     assert (await store.conversation("t", "c10")).version == 1
+
+
+KEY = "t\x1fconversation\x1fr"
+
+
+async def a_paused_reader(store: ContextStore, cache: ContextCache) -> tuple[int, Entry]:
+    """What a reader holds when it pauses between its database read and its cache fill."""
+    _, generation = await cache.get(KEY)
+    current = await store.conversation("t", "r")
+    return generation, (current.version, json.dumps(current.data, sort_keys=True))
+
+
+async def test_a_paused_readers_fill_cannot_undo_a_write_behind_a_losing_writer(
+    db: Database, new_cache: Callable[[], ContextCache]
+) -> None:
+    cache = new_cache()
+    store = ContextStore(db, cache)
+    await store.put("t", "conversation", "r", {"v": 1}, expected_version=0)
+    await cache.forget(KEY, (await cache.get(KEY))[1])  # evicted: the next reader goes to the database
+    generation, old = await a_paused_reader(store, cache)
+    await store.put("t", "conversation", "r", {"v": 2}, expected_version=1)  # the winner
+    with pytest.raises(ContextConflictError):
+        await store.put("t", "conversation", "r", {"v": "x"}, expected_version=1)  # the loser forgets
+    await cache.fill(KEY, old, generation)  # the reader wakes up
+    assert await store.conversation("t", "r") == Versioned({"v": 2}, 2)
+
+
+async def test_a_paused_readers_fill_cannot_bring_back_a_deleted_record(
+    db: Database, new_cache: Callable[[], ContextCache]
+) -> None:
+    cache = new_cache()
+    store = ContextStore(db, cache)
+    await store.put("t", "conversation", "r", {"phone": "13812345678"}, expected_version=0)
+    await cache.forget(KEY, (await cache.get(KEY))[1])
+    generation, old = await a_paused_reader(store, cache)
+    assert await store.delete("t", "conversation", "r")
+    await cache.fill(KEY, old, generation)
+    assert await store.conversation("t", "r") == Versioned({}, 0)
+
+
+class CommitThenCancelled:
+    """A database whose write commits, then the caller is cancelled before it hears so."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def write(self, work: Any) -> Any:
+        await self.db.write(work)
+        raise asyncio.CancelledError
+
+    async def read(self, work: Any) -> Any:
+        return await self.db.read(work)
+
+
+async def test_a_write_cancelled_after_its_commit_leaves_readers_on_the_database(
+    db: Database, new_cache: Callable[[], ContextCache]
+) -> None:
+    cache = new_cache()
+    store = ContextStore(db, cache)
+    await store.put("t", "conversation", "r", {"v": 1}, expected_version=0)
+    cancelled = ContextStore(CommitThenCancelled(db), cache)  # type: ignore[arg-type]
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled.put("t", "conversation", "r", {"v": 2}, expected_version=1)
+    assert await store.conversation("t", "r") == Versioned({"v": 2}, 2)

@@ -55,7 +55,7 @@ class ContextStore:
 
     async def get(self, tenant: str, scope: Scope, key: str) -> Versioned:
         cache_key = _cache_key(tenant, scope, key)
-        cached = await self._cache.get(cache_key)
+        cached, generation = await self._cache.get(cache_key)
         if cached is not None:
             return Versioned(json.loads(cached[1]), cached[0])
         where = _pk(tenant, scope, key)
@@ -64,7 +64,7 @@ class ContextStore:
         )
         if row is None:
             return Versioned()
-        await self._cache.fill(cache_key, (row.version, row.data))
+        await self._cache.fill(cache_key, (row.version, row.data), generation)
         return Versioned(json.loads(row.data), row.version)
 
     async def put(
@@ -83,18 +83,19 @@ class ContextStore:
         if scope == "user":
             subject = key
         cache_key = _cache_key(tenant, scope, key)
-        await self._cache.mark_writing(cache_key)
+        mark = await self._cache.mark_writing(cache_key)
         try:
             written = await self._db.write(
                 lambda conn: _compare_and_set(conn, tenant, scope, key, text, expected_version, subject)
             )
-        except BaseException:
-            await self._cache.forget(cache_key)
+        except Exception:  # the transaction failed: nothing was written
+            await self._cache.forget(cache_key, mark)
             raise
+        # (cancelled: the commit may still land, so the mark stays until it expires)
         if not written:
-            await self._cache.forget(cache_key)
+            await self._cache.forget(cache_key, mark)
             raise ContextConflictError(f"{scope} {key!r} of {tenant!r} changed since version {expected_version}")
-        await self._cache.stored(cache_key, (version, text))
+        await self._cache.stored(cache_key, (version, text), mark)
         return Versioned(data, version)
 
     async def update(
@@ -114,9 +115,16 @@ class ContextStore:
         new = await result if isinstance(result, Awaitable) else result
         return await self.put(tenant, scope, key, new, expected_version=current.version, subject=subject)
 
-    async def delete(self, tenant: str, scope: Scope, key: str) -> None:
-        await self._db.write(lambda conn: conn.execute(delete(context_records).where(_pk(tenant, scope, key))))
-        await self._cache.forget(_cache_key(tenant, scope, key))
+    async def delete(self, tenant: str, scope: Scope, key: str, *, older_than: float | None = None) -> bool:
+        """Delete the record (only if last written before ``older_than``, when given); True if it was."""
+        cache_key = _cache_key(tenant, scope, key)
+        condition = _pk(tenant, scope, key)
+        if older_than is not None:
+            condition = and_(condition, context_records.c.updated_at < older_than)
+        mark = await self._cache.mark_writing(cache_key)
+        deleted = await self._db.write(lambda conn: conn.execute(delete(context_records).where(condition)).rowcount)
+        await self._cache.forget(cache_key, mark)
+        return bool(deleted)
 
     # -- subject rights --------------------------------------------------------------------------
 
@@ -127,6 +135,15 @@ class ContextStore:
             .where(context_records.c.tenant == tenant, context_records.c.subject == subject)
             .order_by(context_records.c.scope, context_records.c.key)
         )
+        rows = await self._db.read(lambda conn: conn.execute(stmt).mappings().all())
+        return [{**row, "data": json.loads(row["data"])} for row in rows]
+
+    async def records(self, tenant: str, scope: Scope, keys: list[str]) -> list[dict[str, Any]]:
+        """The records of these keys (e.g. the contexts of a user's own conversations, whoever wrote them)."""
+        if not keys:
+            return []
+        c = context_records.c
+        stmt = select(context_records).where(c.tenant == tenant, c.scope == scope, c.key.in_(keys)).order_by(c.key)
         rows = await self._db.read(lambda conn: conn.execute(stmt).mappings().all())
         return [{**row, "data": json.loads(row["data"])} for row in rows]
 
