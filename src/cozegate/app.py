@@ -179,7 +179,13 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     context_cache = build_context_cache(settings, redis)
     contexts = ContextStore(db, context_cache)
     pseudonym_key = settings.resolved_pseudonym_key(create=True)
-    privacy = SubjectRights(db, contexts, audit, pseudonym_key.get_secret_value().encode() if pseudonym_key else None)
+    privacy = SubjectRights(
+        db,
+        contexts,
+        audit,
+        pseudonym_key.get_secret_value().encode() if pseudonym_key else None,
+        delete_coze_conversation=coze.delete_conversation,
+    )
     reply_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     pipeline = MessagePipeline(conversations, coze, lambda: components.tenants, inbox, tools)
     delivery = ReplyDelivery(conversations, lambda: components.tenants, reply_http)

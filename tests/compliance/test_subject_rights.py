@@ -187,3 +187,31 @@ async def test_erasure_touches_only_the_subjects_data(db: Database, contexts: Co
     for kept in ("I am another alice", "my old number was 10086", "Carol in the group", "hi C"):
         assert kept in after
     assert await contexts.conversation("t", "conv-alice") == await contexts.conversation("t", "nothing")
+
+
+async def test_the_users_own_conversations_are_deleted_at_coze_too(db: Database, contexts: ContextStore) -> None:
+    await seed(db, contexts)
+    deleted: list[str] = []
+
+    async def delete_at_coze(conversation_id: str) -> None:
+        deleted.append(conversation_id)
+
+    rights = SubjectRights(db, contexts, AuditLog(db), KEY, delete_coze_conversation=delete_at_coze)
+    report = await rights.erase("t", USER, actor="test")
+    assert deleted == ["coze-conv-1"]
+    assert (report.coze_conversations_deleted, report.coze_conversations_left) == (1, ())
+
+
+async def test_a_coze_deletion_that_fails_is_reported_and_does_not_stop_the_erasure(
+    db: Database, contexts: ContextStore
+) -> None:
+    await seed(db, contexts)
+
+    async def coze_down(conversation_id: str) -> None:
+        raise ConnectionError("coze unreachable")
+
+    report = await SubjectRights(db, contexts, AuditLog(db), KEY, delete_coze_conversation=coze_down).erase(
+        "t", USER, actor="test"
+    )
+    assert report.coze_conversations_left == ("coze-conv-1",)
+    assert "PineappleSecretText" not in await everything(db, None, "none:")

@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,8 @@ from cozegate.storage.schema import coze_conversations, inbox_events, replies, t
 
 ERASED_PAYLOAD = '{"erased":true}'
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ErasureReport:
@@ -41,6 +45,8 @@ class ErasureReport:
     transcript_lines: int
     replies: int
     events: int
+    coze_conversations_deleted: int = 0
+    coze_conversations_left: tuple[str, ...] = ()  # Coze ids that could not be deleted there (delete by hand)
 
 
 class PrivacyNotConfiguredError(RuntimeError):
@@ -62,11 +68,20 @@ class Holdings:
 
 
 class SubjectRights:
-    def __init__(self, db: Database, contexts: ContextStore, audit: AuditLog, pseudonym_key: bytes | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        contexts: ContextStore,
+        audit: AuditLog,
+        pseudonym_key: bytes | None,
+        *,
+        delete_coze_conversation: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._db = db
         self._contexts = contexts
         self.audit = audit
         self._key_or_none = pseudonym_key
+        self._delete_at_coze = delete_coze_conversation
 
     @property
     def _key(self) -> bytes:
@@ -104,6 +119,7 @@ class SubjectRights:
         self._key  # noqa: B018 - refuse before changing anything
         records = await self._contexts.about(tenant, user_id)
         holdings = await self._db.read(lambda conn: _holdings(conn, tenant, user_id, records))
+        deleted_at_coze, left_at_coze = await self._erase_at_coze(tenant, holdings)
         counts = await self._db.write(lambda conn: _erase(conn, tenant, user_id, holdings))
         records += await self._contexts.records(tenant, "conversation", holdings.own_conversations)
         erased_contexts = 0
@@ -116,6 +132,8 @@ class SubjectRights:
             transcript_lines=counts["transcript_lines"],
             replies=counts["replies"],
             events=counts["events"],
+            coze_conversations_deleted=deleted_at_coze,
+            coze_conversations_left=tuple(left_at_coze),
         )
         await self.audit.record(
             actor=actor,
@@ -126,6 +144,23 @@ class SubjectRights:
             details={k: v for k, v in report.__dict__.items() if k != "subject"},
         )
         return report
+
+    async def _erase_at_coze(self, tenant: str, holdings: Holdings) -> tuple[int, list[str]]:
+        """Delete the user's own conversations at Coze too; the ones that fail are reported, not fatal."""
+        m = coze_conversations.c
+        stmt = select(m.coze_conversation_id).where(m.tenant == tenant, m.external_id.in_(holdings.own_conversations))
+        coze_ids = list(await self._db.read(lambda conn: conn.execute(stmt).scalars().all()))
+        if self._delete_at_coze is None:
+            return 0, coze_ids
+        deleted, left = 0, []
+        for coze_id in coze_ids:
+            try:
+                await self._delete_at_coze(coze_id)
+                deleted += 1
+            except Exception as exc:
+                log.warning("Coze conversation %s not deleted: %s", coze_id, exc.__class__.__name__)
+                left.append(coze_id)
+        return deleted, left
 
 
 def _payload_fields(payload: str) -> dict[str, Any]:

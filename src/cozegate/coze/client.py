@@ -224,6 +224,9 @@ class CozeClient:
             "conversations.create", lambda sdk: sdk.conversations.create(bot_id=bot_id, meta_data=meta_data)
         )
 
+    async def delete_conversation(self, conversation_id: str) -> None:
+        await self.call("conversations.delete", lambda sdk: sdk.conversations.delete(conversation_id=conversation_id))
+
     async def retrieve_conversation(self, conversation_id: str) -> Conversation:
         return await self.call(
             "conversations.retrieve", lambda sdk: sdk.conversations.retrieve(conversation_id=conversation_id)
