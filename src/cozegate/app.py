@@ -28,8 +28,10 @@ from cozegate.conversations.pipeline import REPLY_EVENT, MessagePipeline
 from cozegate.conversations.replies import ReplyDelivery
 from cozegate.conversations.store import ConversationStore
 from cozegate.coze import COZE_COM, CozeClient, CozeCredentials, CozeRetryPolicy
+from cozegate.gateway.admin_auth import Authenticator
 from cozegate.gateway.admin_routes import admin_routes
 from cozegate.gateway.conversation_routes import conversation_routes
+from cozegate.gateway.jwt_auth import JwtVerifier
 from cozegate.gateway.privacy_routes import privacy_routes
 from cozegate.gateway.request_context import RequestIdMiddleware
 from cozegate.health import health_routes
@@ -131,6 +133,22 @@ def build_coze_client(settings: Settings) -> tuple[CozeClient, ASGIApp | None]:
     return client(AsyncTokenAuth(SIMULATOR_TOKEN), built_in), create_simulator_app()
 
 
+def build_jwt_verifier(settings: Settings) -> JwtVerifier | None:
+    if settings.jwt_issuer is None:
+        return None
+    return JwtVerifier(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        jwks_url=settings.jwt_jwks_url,
+        keys_file=settings.jwt_keys_file,
+        algorithms=settings.jwt_algorithms,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        tenant_claim=settings.jwt_tenant_claim,
+        roles_claim=settings.jwt_roles_claim,
+        refresh_interval=settings.jwt_jwks_refresh_seconds,
+    )
+
+
 def load_tenants(settings: Settings) -> TenantRegistry:
     path = settings.resolved_tenants_file
     demo_bot = DEMO_BOT_ID if settings.coze_token is None and settings.coze_jwt_client_id is None else None
@@ -169,6 +187,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     inbox.on_committed(workers.wake)
     audit = AuditLog(db)
     admin_token = settings.resolved_admin_token(create=True)
+    jwt_verifier = build_jwt_verifier(settings)
+    auth = Authenticator(admin_token, jwt_verifier)
 
     coze, simulator = build_coze_client(settings)
     conversations = ConversationStore(db, store)
@@ -256,6 +276,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             await inbox.stop()
             await coze.aclose()
             await reply_http.aclose()
+            if jwt_verifier is not None:
+                await jwt_verifier.aclose()
             if redis is not None:
                 await redis.aclose()
             await db.close()
@@ -265,11 +287,9 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         routes=[
             *health_routes(db, redis, lambda: components.accepting),
             *metrics_routes(),
-            *admin_routes(components.dead_letters, inbox, workers, admin_token),
-            *conversation_routes(conversations, admin_token),
-            *privacy_routes(
-                privacy, admin_token, purge=lambda: purge_expired(db, contexts, components.tenants.retention_days())
-            ),
+            *admin_routes(components.dead_letters, inbox, workers, auth),
+            *conversation_routes(conversations, auth),
+            *privacy_routes(privacy, auth, purge=purge_now),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

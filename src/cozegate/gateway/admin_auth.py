@@ -1,7 +1,7 @@
-"""Admin API authentication: a bearer token compared in constant time.
+"""Who is calling the APIs, and may they: the admin token (break-glass) or a JWT from the enterprise IAM.
 
-JWT/JWKS auth with roles replaces this in the gateway issue; the contract (401 with the project's
-error body, an actor name for the audit log) stays.
+401 (with ``WWW-Authenticate: Bearer``) when the caller is not proven; 403 when a proven caller lacks
+the role or asks for another tenant. Both with the project's error body.
 """
 
 from __future__ import annotations
@@ -14,27 +14,40 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cozegate.gateway.errors import error_response
+from cozegate.gateway.jwt_auth import AuthError, JwtVerifier, Principal
 
 AdminHandler = Callable[[Request, str], Awaitable[Response]]
+UserHandler = Callable[[Request, Principal], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+ADMIN_TOKEN_PRINCIPAL = Principal(subject="admin-token", tenant=None, roles=frozenset({"admin"}))
 
-class AdminAuthError(Exception):
-    def __init__(self, message: str) -> None:
+
+class ForbiddenError(Exception):
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.message = message
+        self.code, self.message = code, message
 
 
-def admin_actor(request: Request, token: SecretStr | None) -> str:
-    """Return the actor name of a valid admin request or raise ``AdminAuthError``."""
-    if token is None:
-        raise AdminAuthError("the admin API is disabled: set COZEGATE_ADMIN_TOKEN to enable it")
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not presented:
-        raise AdminAuthError("send `Authorization: Bearer <admin token>`")
-    if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
-        raise AdminAuthError("the admin token is not valid")
-    return "admin-token"
+class Authenticator:
+    def __init__(self, admin_token: SecretStr | None, jwt: JwtVerifier | None = None) -> None:
+        self._admin_token = admin_token
+        self._jwt = jwt
+
+    async def principal(self, request: Request) -> Principal:
+        if self._admin_token is None and self._jwt is None:
+            raise AuthError(
+                "unauthorized", "the API is disabled: set COZEGATE_ADMIN_TOKEN or COZEGATE_JWT_* to enable it"
+            )
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise AuthError("unauthorized", "send `Authorization: Bearer <token>`")
+        token = self._admin_token.get_secret_value() if self._admin_token is not None else None
+        if token is not None and hmac.compare_digest(presented.encode(), token.encode()):
+            return ADMIN_TOKEN_PRINCIPAL
+        if self._jwt is None or presented.count(".") != 2:
+            raise AuthError("unauthorized", "the token is not valid")
+        return await self._jwt.verify(presented)
 
 
 def request_id_of(request: Request) -> str:
@@ -42,21 +55,38 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def admin_endpoint(handler: AdminHandler, token: SecretStr | None) -> Endpoint:
-    """Wrap ``handler(request, actor)``: 401 without a valid token, 400 for ``ValueError``, 404 for
-    ``LookupError`` (its ``code`` attribute, else ``not_found``), all with the project's error body."""
+def tenant_allowed(principal: Principal, tenant: str) -> None:
+    """Raise ``ForbiddenError`` unless the caller may act for ``tenant`` (admins may act for all)."""
+    if "admin" not in principal.roles and principal.tenant != tenant:
+        raise ForbiddenError("forbidden_tenant", f"this token may not read or change tenant {tenant!r}")
 
+
+def _guard(auth: Authenticator, role: str, call: Callable[[Request, Principal], Awaitable[Response]]) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         rid = request_id_of(request)
         try:
-            actor = admin_actor(request, token)
-        except AdminAuthError as exc:
-            return error_response(401, "unauthorized", exc.message, rid, headers={"www-authenticate": "Bearer"})
+            principal = await auth.principal(request)
+        except AuthError as exc:
+            return error_response(401, exc.code, exc.message, rid, headers={"www-authenticate": "Bearer"})
+        if not principal.has_role(role):
+            return error_response(403, "forbidden_role", f"this needs the {role!r} role", rid)
         try:
-            return await handler(request, actor)
+            return await call(request, principal)
+        except ForbiddenError as exc:
+            return error_response(403, exc.code, exc.message, rid)
         except LookupError as exc:
             return error_response(404, getattr(exc, "code", "not_found"), str(exc), rid)
         except ValueError as exc:
             return error_response(400, "bad_request", str(exc), rid)
 
     return endpoint
+
+
+def admin_endpoint(handler: AdminHandler, auth: Authenticator) -> Endpoint:
+    """``handler(request, actor)`` for callers with the admin role; 401/403/404/400 as the project's errors."""
+    return _guard(auth, "admin", lambda request, principal: handler(request, principal.actor))
+
+
+def user_endpoint(handler: UserHandler, auth: Authenticator) -> Endpoint:
+    """``handler(request, principal)`` for callers with the user (or admin) role; the handler checks the tenant."""
+    return _guard(auth, "user", handler)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cozegate.gateway.admin_auth import AdminHandler, Endpoint, admin_endpoint, request_id_of
+from cozegate.gateway.admin_auth import AdminHandler, Authenticator, Endpoint, admin_endpoint, request_id_of
 from cozegate.inbox import Inbox, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
 
 
-def admin_routes(
-    dead_letters: DeadLetters, inbox: Inbox, workers: WorkerPool, admin_token: SecretStr | None
-) -> list[Route]:
+def admin_routes(dead_letters: DeadLetters, inbox: Inbox, workers: WorkerPool, auth: Authenticator) -> list[Route]:
     def guarded(handler: AdminHandler) -> Endpoint:
-        return admin_endpoint(handler, admin_token)
+        return admin_endpoint(handler, auth)
 
     def _event_id(request: Request) -> int:
         raw = request.path_params["event_id"]

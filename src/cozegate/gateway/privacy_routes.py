@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cozegate.compliance.subject_rights import PrivacyNotConfiguredError, SubjectRights
-from cozegate.gateway.admin_auth import AdminHandler, admin_endpoint, request_id_of
+from cozegate.gateway.admin_auth import AdminHandler, Authenticator, admin_endpoint, request_id_of
 from cozegate.gateway.errors import error_response
 
 
@@ -23,7 +23,7 @@ class SubjectRequest(BaseModel):
 
 def privacy_routes(
     rights: SubjectRights,
-    admin_token: SecretStr | None,
+    auth: Authenticator,
     *,
     purge: Callable[[], Awaitable[dict[str, dict[str, int]]]],
 ) -> list[Route]:
@@ -54,7 +54,7 @@ def privacy_routes(
         return guarded
 
     return [
-        Route("/admin/privacy/export", admin_endpoint(configured(export), admin_token), methods=["POST"]),
-        Route("/admin/privacy/erase", admin_endpoint(configured(erase), admin_token), methods=["POST"]),
-        Route("/admin/privacy/purge", admin_endpoint(purge_now, admin_token), methods=["POST"]),
+        Route("/admin/privacy/export", admin_endpoint(configured(export), auth), methods=["POST"]),
+        Route("/admin/privacy/erase", admin_endpoint(configured(erase), auth), methods=["POST"]),
+        Route("/admin/privacy/purge", admin_endpoint(purge_now, auth), methods=["POST"]),
     ]

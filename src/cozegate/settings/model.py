@@ -106,6 +106,21 @@ class Settings(BaseSettings):
         "`<state_dir>/admin-token` (mode 0600); on PostgreSQL those APIs refuse every call.",
     )
 
+    jwt_issuer: str | None = Field(
+        None, description="Accept JWTs from this issuer (`iss`) on the APIs, besides the admin token. Unset: no JWTs."
+    )
+    jwt_audience: str = Field("cozegate", description="The `aud` the JWTs must carry.")
+    jwt_jwks_url: str | None = Field(None, description="Where the issuer publishes its keys (JWKS).")
+    jwt_keys_file: Path | None = Field(None, description="A JWKS file of static keys, instead of a JWKS URL.")
+    jwt_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256", "EdDSA"], description="Signature algorithms accepted."
+    )
+    jwt_leeway_seconds: float = Field(30.0, ge=0, description="Clock skew allowed on `exp` and `nbf`.")
+    jwt_tenant_claim: str = Field("tenant", description="Claim naming the caller's tenant.")
+    jwt_roles_claim: str = Field("roles", description="Claim listing the caller's roles (`admin`, `user`).")
+    jwt_jwks_refresh_seconds: float = Field(
+        60.0, gt=0, description="An unknown `kid` refreshes the JWKS at most this often."
+    )
     pseudonym_key: SecretStr | None = Field(
         None,
         description="Key of the pseudonyms that stand for erased users in the audit log. Unset: "
@@ -127,6 +142,12 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+    @model_validator(mode="after")
+    def _jwt_keys_are_configured(self) -> Settings:
+        if self.jwt_issuer is not None and (self.jwt_jwks_url is None) == (self.jwt_keys_file is None):
+            raise ValueError("with COZEGATE_JWT_ISSUER set exactly one of COZEGATE_JWT_JWKS_URL and _KEYS_FILE")
+        return self
 
     @model_validator(mode="after")
     def _lease_outlives_handler(self) -> Settings:
