@@ -34,6 +34,7 @@ from cozegate.gateway.conversation_routes import conversation_routes
 from cozegate.gateway.jwt_auth import JwtVerifier
 from cozegate.gateway.privacy_routes import privacy_routes
 from cozegate.gateway.request_context import RequestIdMiddleware
+from cozegate.gateway.rollout_routes import rollout_routes
 from cozegate.health import health_routes
 from cozegate.inbox import EventHandlers, Inbox, InboxStore, RetryPolicy, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
@@ -43,6 +44,7 @@ from cozegate.ingress import WebhookEndpoint, is_webhook_path
 from cozegate.observability.metrics_route import metrics_routes
 from cozegate.plugins import LocalTools, Plugin
 from cozegate.plugins.server import PluginServer, is_plugin_path
+from cozegate.rollout import Exposures
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, create_redis, ensure_schema
 from cozegate.tenants import TenantRegistry, ensure_tenants_file
@@ -207,7 +209,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         delete_coze_conversation=coze.delete_conversation,
     )
     reply_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
-    pipeline = MessagePipeline(conversations, coze, lambda: components.tenants, inbox, tools)
+    exposures = Exposures()
+    pipeline = MessagePipeline(conversations, coze, lambda: components.tenants, inbox, tools, exposures)
     delivery = ReplyDelivery(conversations, lambda: components.tenants, reply_http)
     if "message_create" not in all_handlers.event_types():  # a user's own handler replaces the pipeline
         all_handlers.add("message_create", pipeline.handle_message)
@@ -290,6 +293,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *admin_routes(components.dead_letters, inbox, workers, auth),
             *conversation_routes(conversations, auth),
             *privacy_routes(privacy, auth, purge=purge_now),
+            *rollout_routes(lambda: components.tenants, exposures, auth),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

@@ -127,6 +127,43 @@ def test_personal_data_is_masked_before_it_leaves_for_coze_when_the_tenant_says_
         assert server.stop(), server.logs()
 
 
+def test_a_rollout_routes_each_user_to_their_variant_and_counts_exposures(
+    backend: Backend, simulator: SimulatorProcess, receiver: ReplyReceiver
+) -> None:
+    from cozegate.rollout import Rollout, assign
+
+    split = {
+        "experiment": "canned-vs-echo",
+        "variants": [
+            {"name": "stable", "bot_id": "bot-echo", "weight_bps": 5000},
+            {"name": "canary", "bot_id": "bot-canned", "weight_bps": 5000},
+        ],
+    }
+    server = gateway(backend, simulator, receiver, tenant={"rollout": split})
+    try:
+        users = [f"r{i}" for i in range(12)]
+        for user in users:
+            send(server, backend, f"evt-{user}", "hello", conversation=user)  # send() uses user id u-<conversation>
+        wait_for(lambda: len(receiver.snapshot()) == len(users))
+        replies = receiver.snapshot()
+        config = Rollout.model_validate(split)
+        expected = {
+            f"u-{user}": "echo: hello"
+            if assign(config, f"u-{user}").name == "stable"
+            else "Hello! How can I help you today?"
+            for user in users
+        }
+        assert {r.body["user_id"]: r.body["message"]["content"] for r in replies} == expected
+        assert len(set(expected.values())) == 2  # both variants were used
+        listed = httpx.get(server.url + "/admin/rollouts", headers=ADMIN).json()["rollouts"]
+        [tenant] = listed
+        exposures = {v["name"]: v["exposures"] for v in tenant["variants"]}
+        stable = sum(assign(config, f"u-{user}").name == "stable" for user in users)
+        assert exposures == {"stable": stable, "canary": len(users) - stable}
+    finally:
+        assert server.stop(), server.logs()
+
+
 def test_one_conversation_in_order_while_conversations_run_in_parallel(
     backend: Backend, simulator: SimulatorProcess, receiver: ReplyReceiver
 ) -> None:

@@ -23,6 +23,7 @@ ADMIN_ENDPOINTS = [
     ("POST", "/admin/privacy/export"),
     ("POST", "/admin/privacy/erase"),
     ("POST", "/admin/privacy/purge"),
+    ("GET", "/admin/rollouts"),
 ]
 
 

@@ -20,7 +20,9 @@ from cozegate.conversations.store import ConversationStore, Turn
 from cozegate.coze import CozeCallError, CozeClient, ToolRunner, run_chat
 from cozegate.inbox import INTERNAL_EVENT_PREFIX, Event, Inbox, NewEvent, PermanentError
 from cozegate.ingress.envelope import EventEnvelope
+from cozegate.rollout import Exposures, assign
 from cozegate.tenants import TenantRegistry
+from cozegate.tenants.registry import TenantBot
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +37,31 @@ class MessagePipeline:
         tenants: Callable[[], TenantRegistry],
         inbox: Inbox,
         tools: ToolRunner | None = None,
+        exposures: Exposures | None = None,
     ) -> None:
         self._store = store
         self._coze = coze
         self._tenants = tenants
         self._inbox = inbox
         self._tools = tools
+        self._exposures = exposures or Exposures()
 
     async def handle_message(self, event: Event) -> None:
         envelope = EventEnvelope.model_validate_json(event.payload_text)
         if envelope.message is None or not envelope.conversation_id:
             raise PermanentError("message_create needs `conversation_id` and `message.content`")
         tenant = self._tenants().bot(event.tenant)
-        if tenant is None or not tenant.bot_id:
-            raise PermanentError(f"tenant {event.tenant} has no bot_id configured")
+        if tenant is None or not (tenant.bot_id or tenant.rollout):
+            raise PermanentError(f"tenant {event.tenant} has no bot_id (or rollout) configured")
         if await self._store.reply_for(event.tenant, event.dedup_key) is not None:
             return  # answered before a crash; its delivery event is already queued
         user_id = envelope.user_id or envelope.conversation_id
+        bot_id = self._bot_for(tenant, user_id)
         try:
-            coze_conversation = await self._coze_conversation(event.tenant, envelope.conversation_id, tenant.bot_id)
+            coze_conversation = await self._coze_conversation(event.tenant, envelope.conversation_id, bot_id)
             answer = await run_chat(
                 self._coze,
-                bot_id=tenant.bot_id,
+                bot_id=bot_id,
                 user_id=user_id,
                 conversation_id=coze_conversation,
                 text=_outbound(envelope.message.content, tenant.mask_pii_to_coze),
@@ -100,6 +105,15 @@ class MessagePipeline:
         log.info(
             "answered", extra={"tenant": event.tenant, "coze_chat_id": answer.chat_id, "tool_calls": answer.tool_calls}
         )
+
+    def _bot_for(self, tenant: TenantBot, user_id: str) -> str:
+        """The tenant's bot, or the user's variant of its rollout (sticky: same user, same variant)."""
+        if tenant.rollout is None:
+            assert tenant.bot_id is not None
+            return tenant.bot_id
+        variant = assign(tenant.rollout, user_id)
+        self._exposures.count(tenant.name, tenant.rollout.experiment, variant.name)
+        return variant.bot_id
 
     async def _coze_conversation(self, tenant: str, external_id: str, bot_id: str) -> str:
         known = await self._store.coze_conversation(tenant, external_id)

@@ -73,3 +73,10 @@ PLUGIN_CALL_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=REGISTRY,
 )
+
+ROLLOUT_EXPOSURES = Counter(
+    "cozegate_rollout_exposures",
+    "Users routed to a rollout variant (one per message handled).",
+    ["tenant", "experiment", "variant"],
+    registry=REGISTRY,
+)

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 
+from cozegate.rollout.model import Rollout
+
 TENANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 DEFAULT_TENANT = "default"
 
@@ -77,6 +79,9 @@ class TenantConfig(BaseModel):
     reply_url: HttpUrl | None = Field(None, description="Where bot replies are POSTed (signed, Standard Webhooks).")
     reply_secret: SecretRef | None = Field(
         None, description="`whsec_` secret that signs replies. Unset: the first webhook secret (standard scheme)."
+    )
+    rollout: Rollout | None = Field(
+        None, description="Route the tenant's users between bot versions (gray release, A/B); replaces bot_id."
     )
     retention_days: int | None = Field(
         None,

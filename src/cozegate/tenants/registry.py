@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from cozegate.rollout.model import Rollout
 from cozegate.tenants.model import (
     DEFAULT_TENANT,
     DedupKeySource,
@@ -50,6 +51,7 @@ class TenantBot:
     reply_url: str | None
     reply_key: bytes | None
     mask_pii_to_coze: str | None = None
+    rollout: Rollout | None = None
 
 
 def _bot(name: str, config: TenantConfig) -> TenantBot:
@@ -61,7 +63,7 @@ def _bot(name: str, config: TenantConfig) -> TenantBot:
     if config.reply_url is not None and reply_key is None:
         raise ValueError(f"tenant {name}: a reply_url needs a reply_secret (whsec_...) to sign replies")
     reply_url = str(config.reply_url) if config.reply_url else None
-    return TenantBot(name, config.bot_id, reply_url, reply_key, config.mask_pii_to_coze)
+    return TenantBot(name, config.bot_id, reply_url, reply_key, config.mask_pii_to_coze, config.rollout)
 
 
 def _ingress(name: str, config: TenantConfig) -> TenantIngress:
@@ -92,6 +94,9 @@ class TenantRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._configs)
+
+    def rollouts(self) -> dict[str, Rollout]:
+        return {name: c.rollout for name, c in self._configs.items() if c.rollout is not None}
 
     def retention_days(self) -> dict[str, int]:
         """Tenants with a retention limit, and the limit."""

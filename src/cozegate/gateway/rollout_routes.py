@@ -1,0 +1,32 @@
+"""``GET /admin/rollouts``: every tenant's rollout, its weights and the exposures each variant got here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cozegate.gateway.admin_auth import Authenticator, admin_endpoint
+from cozegate.rollout import Exposures
+from cozegate.tenants import TenantRegistry
+
+
+def rollout_routes(tenants: Callable[[], TenantRegistry], exposures: Exposures, auth: Authenticator) -> list[Route]:
+    async def rollouts(request: Request, actor: str) -> Response:
+        listed = []
+        for tenant, rollout in sorted(tenants().rollouts().items()):
+            variants = [
+                {
+                    "name": v.name,
+                    "bot_id": v.bot_id,
+                    "weight_bps": v.weight_bps,
+                    "exposures": exposures.of(tenant, rollout.experiment, v.name),
+                }
+                for v in rollout.variants
+            ]
+            listed.append({"tenant": tenant, "experiment": rollout.experiment, "variants": variants})
+        return JSONResponse({"rollouts": listed, "exposures_scope": "this process (Prometheus sums replicas)"})
+
+    return [Route("/admin/rollouts", admin_endpoint(rollouts, auth), methods=["GET"])]
