@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -30,6 +31,7 @@ from cozegate.conversations.store import ConversationStore
 from cozegate.coze import COZE_COM, CozeClient, CozeCredentials, CozeRetryPolicy
 from cozegate.gateway.admin_auth import Authenticator
 from cozegate.gateway.admin_routes import admin_routes
+from cozegate.gateway.config_routes import config_routes
 from cozegate.gateway.conversation_routes import conversation_routes
 from cozegate.gateway.jwt_auth import JwtVerifier
 from cozegate.gateway.privacy_routes import privacy_routes
@@ -48,6 +50,7 @@ from cozegate.rollout import Exposures
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, create_redis, ensure_schema
 from cozegate.tenants import TenantRegistry, ensure_tenants_file
+from cozegate.tenants.reload import TenantsFileReloader
 
 log = logging.getLogger(__name__)
 
@@ -216,11 +219,12 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         all_handlers.add("message_create", pipeline.handle_message)
     all_handlers.add(REPLY_EVENT, delivery.handle_reply)
 
+    tenants = load_tenants(settings)
     components = Components(
         settings=settings,
         db=db,
         redis=redis,
-        tenants=load_tenants(settings),
+        tenants=tenants,
         inbox=inbox,
         workers=workers,
         handlers=all_handlers,
@@ -233,6 +237,14 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         contexts=contexts,
         privacy=privacy,
     )
+
+    def apply_tenants(registry: TenantRegistry) -> None:
+        components.tenants = registry  # one assignment: requests see the old or the new configuration
+
+    async def audit_config(version: str, details: dict[str, Any]) -> None:
+        await audit.record(actor="config:file", action="config.apply", target=version, details=details)
+
+    reloader = TenantsFileReloader(settings.resolved_tenants_file, apply_tenants, audit_config, tenants)
 
     async def purge_now() -> dict[str, dict[str, int]]:
         return await purge_expired(db, contexts, components.tenants.retention_days())
@@ -258,6 +270,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         await inbox.start()
         workers.start()
         retention = asyncio.create_task(enforce_retention(), name="retention")
+        stop_watching = asyncio.Event()
+        watching = asyncio.create_task(reloader.watch(stop_watching), name="tenants-file-watch")
         tune_garbage_collector()
         components.accepting = True
         log.info(
@@ -274,6 +288,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         finally:
             components.accepting = False
             retention.cancel()
+            stop_watching.set()
+            watching.cancel()
             await workers.stop(settings.shutdown_grace_seconds)
             plugins.close()
             await inbox.stop()
@@ -294,6 +310,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *conversation_routes(conversations, auth),
             *privacy_routes(privacy, auth, purge=purge_now),
             *rollout_routes(lambda: components.tenants, exposures, auth),
+            *config_routes(reloader, auth),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

@@ -80,3 +80,10 @@ ROLLOUT_EXPOSURES = Counter(
     ["tenant", "experiment", "variant"],
     registry=REGISTRY,
 )
+
+CONFIG_RELOADS = Counter(
+    "cozegate_config_reloads",
+    "Configuration changes seen, by outcome (applied, rejected: the last good configuration stays).",
+    ["outcome"],
+    registry=REGISTRY,
+)

@@ -103,9 +103,13 @@ class TenantRegistry:
         return {name: c.retention_days for name, c in self._configs.items() if c.retention_days is not None}
 
     @classmethod
+    def from_text(cls, text: str) -> TenantRegistry:
+        """Parse and check a tenants YAML document (raises on any problem; nothing is half-built)."""
+        return cls(TenantsFile.model_validate(yaml.safe_load(text) or {}).tenants)
+
+    @classmethod
     def from_file(cls, path: Path) -> TenantRegistry:
-        data = yaml.safe_load(path.read_text()) or {}
-        return cls(TenantsFile.model_validate(data).tenants)
+        return cls.from_text(path.read_text())
 
 
 def new_standard_secret() -> str:
