@@ -15,14 +15,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from cozegate.compliance.pii import MaskMode, PiiMasker
 from cozegate.conversations.store import ConversationStore, Turn
+from cozegate.conversations.turns import bot_for, coze_conversation_for, outbound_text
 from cozegate.coze import CozeCallError, CozeClient, ToolRunner, run_chat
 from cozegate.inbox import INTERNAL_EVENT_PREFIX, Event, Inbox, NewEvent, PermanentError
 from cozegate.ingress.envelope import EventEnvelope
-from cozegate.rollout import Exposures, assign
+from cozegate.rollout import Exposures
 from cozegate.tenants import TenantRegistry
-from cozegate.tenants.registry import TenantBot
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +55,20 @@ class MessagePipeline:
         if await self._store.reply_for(event.tenant, event.dedup_key) is not None:
             return  # answered before a crash; its delivery event is already queued
         user_id = envelope.user_id or envelope.conversation_id
-        bot_id = self._bot_for(tenant, user_id)
         try:
-            coze_conversation = await self._coze_conversation(event.tenant, envelope.conversation_id, bot_id)
+            bot_id = bot_for(tenant, user_id, self._exposures)
+        except LookupError as exc:
+            raise PermanentError(str(exc)) from None
+        try:
+            coze_conversation = await coze_conversation_for(
+                self._store, self._coze, event.tenant, envelope.conversation_id, bot_id
+            )
             answer = await run_chat(
                 self._coze,
                 bot_id=bot_id,
                 user_id=user_id,
                 conversation_id=coze_conversation,
-                text=_outbound(envelope.message.content, tenant.mask_pii_to_coze),
+                text=outbound_text(envelope.message.content, tenant.mask_pii_to_coze),
                 tools=self._tools,
             )
         except CozeCallError as exc:
@@ -105,24 +109,3 @@ class MessagePipeline:
         log.info(
             "answered", extra={"tenant": event.tenant, "coze_chat_id": answer.chat_id, "tool_calls": answer.tool_calls}
         )
-
-    def _bot_for(self, tenant: TenantBot, user_id: str) -> str:
-        """The tenant's bot, or the user's variant of its rollout (sticky: same user, same variant)."""
-        if tenant.rollout is None:
-            assert tenant.bot_id is not None
-            return tenant.bot_id
-        variant = assign(tenant.rollout, user_id)
-        self._exposures.count(tenant.name, tenant.rollout.experiment, variant.name)
-        return variant.bot_id
-
-    async def _coze_conversation(self, tenant: str, external_id: str, bot_id: str) -> str:
-        known = await self._store.coze_conversation(tenant, external_id)
-        if known is not None:
-            return known
-        created = await self._coze.create_conversation(bot_id=bot_id)
-        return await self._store.remember_conversation(tenant, external_id, created.id, bot_id)
-
-
-def _outbound(text: str, mode: str | None) -> str:
-    """The user's text as it may leave for Coze under the tenant's policy."""
-    return PiiMasker(mode=MaskMode(mode)).mask(text) if mode else text
