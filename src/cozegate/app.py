@@ -31,10 +31,12 @@ from cozegate.conversations.store import ConversationStore
 from cozegate.coze import COZE_COM, CozeClient, CozeCredentials, CozeRetryPolicy
 from cozegate.gateway.admin_auth import Authenticator
 from cozegate.gateway.admin_routes import admin_routes
+from cozegate.gateway.chat_proxy import chat_routes
 from cozegate.gateway.config_routes import config_routes
 from cozegate.gateway.conversation_routes import conversation_routes
 from cozegate.gateway.jwt_auth import JwtVerifier
 from cozegate.gateway.privacy_routes import privacy_routes
+from cozegate.gateway.rate_limits import ChatRateLimiter, MemoryTokenBuckets, RedisTokenBuckets, TokenBuckets
 from cozegate.gateway.request_context import RequestIdMiddleware
 from cozegate.gateway.rollout_routes import rollout_routes
 from cozegate.health import health_routes
@@ -244,6 +246,16 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     async def audit_config(version: str, details: dict[str, Any]) -> None:
         await audit.record(actor="config:file", action="config.apply", target=version, details=details)
 
+    buckets: TokenBuckets = (
+        RedisTokenBuckets(redis, settings.redis_prefix) if redis is not None else MemoryTokenBuckets()
+    )
+    limiter = ChatRateLimiter(
+        buckets,
+        tenant_rate=settings.chat_tenant_rate,
+        tenant_burst=settings.chat_tenant_burst,
+        user_rate=settings.chat_user_rate,
+        user_burst=settings.chat_user_burst,
+    )
     reloader = TenantsFileReloader(settings.resolved_tenants_file, apply_tenants, audit_config, tenants)
 
     async def purge_now() -> dict[str, dict[str, int]]:
@@ -311,6 +323,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *privacy_routes(privacy, auth, purge=purge_now),
             *rollout_routes(lambda: components.tenants, exposures, auth),
             *config_routes(reloader, auth),
+            *chat_routes(conversations, coze, lambda: components.tenants, exposures, limiter, auth, tools),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     jwt_jwks_refresh_seconds: float = Field(
         60.0, gt=0, description="An unknown `kid` refreshes the JWKS at most this often."
     )
+    chat_tenant_rate: float = Field(50.0, gt=0, description="Chat proxy: requests per second per tenant (refill).")
+    chat_tenant_burst: float = Field(100.0, ge=1, description="Chat proxy: requests a tenant may send at once.")
+    chat_user_rate: float = Field(1.0, gt=0, description="Chat proxy: requests per second per user (refill).")
+    chat_user_burst: float = Field(5.0, ge=1, description="Chat proxy: requests a user may send at once.")
     pseudonym_key: SecretStr | None = Field(
         None,
         description="Key of the pseudonyms that stand for erased users in the audit log. Unset: "

@@ -1,0 +1,147 @@
+"""``POST /v1/chat``: enterprise front-ends talk to their tenant's bot through cozegate.
+
+JWT (or admin token) → tenant (the token's, or ``tenant`` for admins) → rate limits (per tenant and
+per user, 429 with ``Retry-After``) → bot (the user's rollout variant) → Coze streaming chat, relayed
+as server-sent events as soon as Coze sends each piece: ``event: chat`` (ids), ``event: delta``
+(``{"content"}``), then ``event: done`` (``{"answer", "chat_id", "conversation_id"}``) or
+``event: error``. With ``"stream": false`` the whole answer comes back as one JSON object. A client
+that disconnects mid-stream closes the Coze stream and the chat is cancelled at Coze.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from cozepy import ChatEventType, Message, MessageType
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from cozegate.conversations.store import ConversationStore
+from cozegate.conversations.turns import bot_for, coze_conversation_for, outbound_text
+from cozegate.coze import CozeCallError, CozeClient, ToolRunner, run_chat
+from cozegate.gateway.admin_auth import Authenticator, request_id_of, tenant_allowed, user_endpoint
+from cozegate.gateway.errors import error_response
+from cozegate.gateway.jwt_auth import Principal
+from cozegate.gateway.rate_limits import ChatRateLimiter, RateLimitedError
+from cozegate.rollout import Exposures
+from cozegate.tenants import TenantRegistry
+
+log = logging.getLogger(__name__)
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=20_000)
+    conversation_id: str | None = Field(None, min_length=1, max_length=255, description="Continue this conversation")
+    stream: bool = True
+    tenant: str | None = Field(None, description="Admins only: the tenant to talk as")
+
+
+_ENDS_BADLY = (ChatEventType.CONVERSATION_CHAT_FAILED, ChatEventType.CONVERSATION_CHAT_REQUIRES_ACTION)
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def chat_routes(
+    conversations: ConversationStore,
+    coze: CozeClient,
+    tenants: Callable[[], TenantRegistry],
+    exposures: Exposures,
+    limiter: ChatRateLimiter,
+    auth: Authenticator,
+    tools: ToolRunner | None = None,
+) -> list[Route]:
+    async def chat(request: Request, principal: Principal) -> Response:
+        body = ChatRequest.model_validate_json(await request.body())
+        tenant_name = body.tenant or principal.tenant
+        if tenant_name is None:
+            raise ValueError("say which tenant to talk as (`tenant`)")
+        tenant_allowed(principal, tenant_name)
+        tenant = tenants().bot(tenant_name)
+        if tenant is None:
+            raise LookupError(f"no tenant named {tenant_name!r}")
+        try:
+            await limiter.check(tenant_name, principal.subject)
+        except RateLimitedError as exc:
+            headers = {"retry-after": str(exc.retry_after_seconds)}
+            return error_response(429, "rate_limited", str(exc), request_id_of(request), headers=headers)
+        bot_id = bot_for(tenant, principal.subject, exposures)
+        external = body.conversation_id or f"proxy-{uuid.uuid4().hex}"
+        try:
+            coze_conversation = await coze_conversation_for(conversations, coze, tenant_name, external, bot_id)
+        except CozeCallError as exc:
+            return error_response(502, "coze_unavailable", str(exc), request_id_of(request))
+        text = outbound_text(body.message, tenant.mask_pii_to_coze)
+        if not body.stream:
+            try:
+                answer = await run_chat(
+                    coze,
+                    bot_id=bot_id,
+                    user_id=principal.subject,
+                    conversation_id=coze_conversation,
+                    text=text,
+                    tools=tools,
+                )
+            except CozeCallError as exc:
+                return error_response(502, "coze_failed", str(exc), request_id_of(request))
+            return JSONResponse({"conversation_id": external, "chat_id": answer.chat_id, "answer": answer.text})
+        events = _relay(coze, bot_id, principal.subject, coze_conversation, external, text)
+        return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+    return [Route("/v1/chat", user_endpoint(chat, auth), methods=["POST"])]
+
+
+async def _relay(
+    coze: CozeClient, bot_id: str, user_id: str, coze_conversation: str, external: str, text: str
+) -> AsyncIterator[bytes]:
+    chat_id: str | None = None
+    finished = False
+    pieces: list[str] = []
+    try:
+        async for event in coze.chat_stream(
+            bot_id=bot_id,
+            user_id=user_id,
+            conversation_id=coze_conversation,
+            messages=[Message.build_user_question_text(text)],
+        ):
+            if event.event == ChatEventType.CONVERSATION_CHAT_CREATED and event.chat is not None:
+                chat_id = event.chat.id
+                yield _sse("chat", {"chat_id": chat_id, "conversation_id": external})
+            elif event.event == ChatEventType.CONVERSATION_MESSAGE_DELTA and event.message is not None:
+                if event.message.type == MessageType.ANSWER:
+                    pieces.append(event.message.content)
+                    yield _sse("delta", {"content": event.message.content})
+            elif event.event == ChatEventType.CONVERSATION_CHAT_COMPLETED:
+                finished = True
+                yield _sse("done", {"answer": "".join(pieces), "chat_id": chat_id, "conversation_id": external})
+            elif event.event in _ENDS_BADLY:
+                finished = True
+                asks_for_tool = event.event == ChatEventType.CONVERSATION_CHAT_REQUIRES_ACTION
+                reason = (
+                    "the bot asked for a client-side tool; use stream=false" if asks_for_tool else "the chat failed"
+                )
+                yield _sse("error", {"code": "chat_failed", "message": reason, "chat_id": chat_id})
+    except CozeCallError as exc:
+        finished = True
+        yield _sse("error", {"code": "coze_failed", "message": str(exc), "chat_id": chat_id})
+    finally:
+        if not finished and chat_id is not None:  # the client went away: stop the bot at Coze too
+            asyncio.get_running_loop().create_task(_cancel(coze, coze_conversation, chat_id))
+
+
+async def _cancel(coze: CozeClient, conversation_id: str, chat_id: str) -> None:
+    try:
+        await coze.chat_cancel(conversation_id=conversation_id, chat_id=chat_id)
+        log.info("chat cancelled at Coze after the client disconnected", extra={"coze_chat_id": chat_id})
+    except Exception as exc:
+        log.warning("could not cancel chat %s at Coze: %s", chat_id, exc.__class__.__name__)

@@ -1,0 +1,131 @@
+"""The chat proxy over real HTTP: SSE relayed from the simulator, non-streaming answers, conversations
+continued, tenant isolation, rate limits and a client disconnect that cancels the chat at Coze."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from cozegate.coze.simulator import BotConfig, SimulatorConfig, create_simulator_app
+from tests.conftest import Backend
+from tests.support.jwks import AUDIENCE, ISSUER, JwksServer, SigningKey
+from tests.support.server import ServerProcess
+from tests.support.sim_server import SimServer
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture(scope="module")
+def key() -> SigningKey:
+    return SigningKey("RS256")
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimServer]:
+    config = SimulatorConfig(bots=[BotConfig(id="bot-drip", kind="echo", delta_ms=100, words_per_delta=1)])
+    server = SimServer(create_simulator_app(config)).start()
+    yield server
+    server.stop()
+
+
+def start(backend: Backend, key: SigningKey, sim: SimServer, bot: str = "bot-echo", **env: str) -> ServerProcess:
+    jwks = JwksServer([key]).start()
+    backend.default_tenant = {"bot_id": bot}
+    settings = backend.settings_env(
+        COZEGATE_JWT_ISSUER=ISSUER,
+        COZEGATE_JWT_AUDIENCE=AUDIENCE,
+        COZEGATE_JWT_JWKS_URL=jwks.url,
+        COZEGATE_COZE_BASE_URL=sim.url,
+        COZEGATE_HANDLER_MODULES="[]",
+        **env,
+    )
+    return ServerProcess(settings, backend.tmp / f"proxy-{bot}.log").start()
+
+
+def events(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
+    parsed = []
+    for block in response.text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        parsed.append((lines["event"], json.loads(lines["data"])))
+    return parsed
+
+
+def user(key: SigningKey, sub: str = "mei", tenant: str = "default") -> dict[str, str]:
+    return {"authorization": f"Bearer {key.token(sub=sub, tenant=tenant, roles=['user'])}"}
+
+
+def test_streaming_non_streaming_and_a_continued_conversation(
+    backend: Backend, key: SigningKey, sim: SimServer
+) -> None:
+    server = start(backend, key, sim)
+    try:
+        streamed = httpx.post(server.url + "/v1/chat", json={"message": "hello there"}, headers=user(key), timeout=30)
+        assert streamed.status_code == 200, streamed.text
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        relayed = events(streamed)
+        assert relayed[0][0] == "chat"
+        assert "".join(data["content"] for name, data in relayed if name == "delta") == "echo: hello there"
+        assert relayed[-1][0] == "done"
+        assert relayed[-1][1]["answer"] == "echo: hello there"
+        conversation = relayed[-1][1]["conversation_id"]
+
+        sim.clear_requests()
+        again = httpx.post(
+            server.url + "/v1/chat",
+            json={"message": "and again", "conversation_id": conversation, "stream": False},
+            headers=user(key),
+            timeout=30,
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["answer"] == "echo: and again"
+        assert again.json()["conversation_id"] == conversation
+        assert sim.requests("conversations.create") == []  # the same Coze conversation carried on
+    finally:
+        assert server.stop(), server.logs()
+
+
+def test_isolation_and_input_errors(backend: Backend, key: SigningKey, sim: SimServer) -> None:
+    server = start(backend, key, sim)
+    try:
+        url = server.url + "/v1/chat"
+        assert httpx.post(url, json={"message": "x"}).status_code == 401
+        other = httpx.post(url, json={"message": "x", "tenant": "default"}, headers=user(key, tenant="acme"))
+        assert (other.status_code, other.json()["error"]["code"]) == (403, "forbidden_tenant")
+        unknown = httpx.post(url, json={"message": "x"}, headers=user(key, tenant="acme"))
+        assert unknown.status_code == 404
+        bad = httpx.post(url, json={"message": ""}, headers=user(key))
+        assert (bad.status_code, bad.json()["error"]["code"]) == (400, "bad_request")
+    finally:
+        assert server.stop(), server.logs()
+
+
+def test_rate_limits_answer_429_with_retry_after(backend: Backend, key: SigningKey, sim: SimServer) -> None:
+    server = start(backend, key, sim, COZEGATE_CHAT_USER_BURST="2", COZEGATE_CHAT_USER_RATE="0.01")
+    try:
+        url = server.url + "/v1/chat"
+        body = {"message": "hi", "stream": False}
+        assert [httpx.post(url, json=body, headers=user(key), timeout=30).status_code for _ in range(2)] == [200, 200]
+        limited = httpx.post(url, json=body, headers=user(key), timeout=30)
+        assert (limited.status_code, limited.json()["error"]["code"]) == (429, "rate_limited")
+        assert int(limited.headers["retry-after"]) >= 1
+        assert httpx.post(url, json=body, headers=user(key, sub="omar"), timeout=30).status_code == 200
+    finally:
+        assert server.stop(), server.logs()
+
+
+def test_a_client_that_disconnects_cancels_the_chat_at_coze(backend: Backend, key: SigningKey, sim: SimServer) -> None:
+    server = start(backend, key, sim, bot="bot-drip")
+    try:
+        sim.clear_requests()
+        words = " ".join(f"w{i}" for i in range(60))  # 6 s of deltas at 100 ms each
+        with httpx.stream("POST", server.url + "/v1/chat", json={"message": words}, headers=user(key), timeout=30) as r:
+            for line in r.iter_lines():
+                if line.startswith("event: delta"):
+                    break  # the first piece arrived: go away
+        cancel = wait_for(lambda: sim.requests("chat.cancel"), timeout=10)
+        assert len(cancel) == 1
+    finally:
+        assert server.stop(), server.logs()

@@ -1,0 +1,68 @@
+"""Token buckets: refill arithmetic (in-process, on a fake clock), and one Redis bucket shared by replicas."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cozegate.gateway.rate_limits import ChatRateLimiter, MemoryTokenBuckets, RateLimitedError, RedisTokenBuckets
+from tests.conftest import REDIS_URL, Backend
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_bucket_grants_its_burst_then_refills_at_its_rate() -> None:
+    clock = Clock()
+    buckets = MemoryTokenBuckets(clock)
+    assert [await buckets.take("k", 2.0, 3.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert await buckets.take("k", 2.0, 3.0) == pytest.approx(0.5)  # one token takes 1/rate seconds
+    clock.now += 0.5
+    assert await buckets.take("k", 2.0, 3.0) == 0.0
+    clock.now += 100  # refills only up to the burst
+    assert [await buckets.take("k", 2.0, 3.0) for _ in range(4)][-1] > 0
+
+
+@given(steps=st.lists(st.floats(min_value=0, max_value=2), max_size=60))
+async def test_grants_never_exceed_burst_plus_refill(steps: list[float]) -> None:
+    clock = Clock()
+    buckets = MemoryTokenBuckets(clock)
+    granted = 0
+    for gap in steps:
+        clock.now += gap
+        granted += await buckets.take("k", 1.0, 2.0) == 0.0
+    assert granted <= 2 + sum(steps) + 1e-9
+
+
+async def test_replicas_share_one_redis_bucket(backend: Backend) -> None:
+    if backend.is_sqlite:
+        pytest.skip("embedded mode has no Redis")
+    prefix = backend.env["COZEGATE_REDIS_PREFIX"] + secrets.token_hex(4) + ":"
+    clients = [aioredis.Redis.from_url(REDIS_URL) for _ in range(2)]
+    try:
+        replicas = [
+            ChatRateLimiter(
+                RedisTokenBuckets(c, prefix), tenant_rate=100, tenant_burst=100, user_rate=0.01, user_burst=3
+            )
+            for c in clients
+        ]
+        outcomes = []
+        for i in range(6):
+            try:
+                await replicas[i % 2].check("t", "mei")
+                outcomes.append("ok")
+            except RateLimitedError as exc:
+                outcomes.append(f"429/{exc.scope}")
+        assert outcomes == ["ok", "ok", "ok", "429/user", "429/user", "429/user"]
+    finally:
+        for c in clients:
+            await c.aclose()
