@@ -159,7 +159,7 @@ class CozeClient:
         *,
         bot_id: str,
         user_id: str,
-        conversation_id: str,
+        conversation_id: str | None,
         messages: Sequence[Message],
         meta_data: dict[str, str] | None = None,
     ) -> AsyncIterator[ChatEvent]:

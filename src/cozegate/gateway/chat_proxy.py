@@ -11,6 +11,7 @@ that disconnects mid-stream closes the Coze stream and the chat is cancelled at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -76,12 +77,18 @@ def chat_routes(
             headers = {"retry-after": str(exc.retry_after_seconds)}
             return error_response(429, "rate_limited", str(exc), request_id_of(request), headers=headers)
         bot_id = bot_for(tenant, principal.subject, exposures)
+        text = outbound_text(body.message, tenant.mask_pii_to_coze)
+        if body.stream and body.conversation_id is None:
+            # a new conversation: Coze creates it with the chat (no extra round trip before the first byte);
+            # its id becomes the conversation id the client continues with
+            remember = _Remember(conversations, tenant_name, bot_id)
+            events = _relay(coze, bot_id, principal.subject, None, None, text, remember)
+            return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
         external = body.conversation_id or f"proxy-{uuid.uuid4().hex}"
         try:
             coze_conversation = await coze_conversation_for(conversations, coze, tenant_name, external, bot_id)
         except CozeCallError as exc:
             return error_response(502, "coze_unavailable", str(exc), request_id_of(request))
-        text = outbound_text(body.message, tenant.mask_pii_to_coze)
         if not body.stream:
             try:
                 answer = await run_chat(
@@ -95,14 +102,32 @@ def chat_routes(
             except CozeCallError as exc:
                 return error_response(502, "coze_failed", str(exc), request_id_of(request))
             return JSONResponse({"conversation_id": external, "chat_id": answer.chat_id, "answer": answer.text})
-        events = _relay(coze, bot_id, principal.subject, coze_conversation, external, text)
+        events = _relay(coze, bot_id, principal.subject, coze_conversation, external, text, None)
         return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
     return [Route("/v1/chat", user_endpoint(chat, auth), methods=["POST"])]
 
 
+class _Remember:
+    """Store the mapping of a conversation Coze created during the chat, off the relay's path."""
+
+    def __init__(self, conversations: ConversationStore, tenant: str, bot_id: str) -> None:
+        self._conversations, self._tenant, self._bot_id = conversations, tenant, bot_id
+        self.task: asyncio.Task[str] | None = None
+
+    def start(self, coze_conversation: str) -> None:
+        remember = self._conversations.remember_conversation
+        self.task = asyncio.create_task(remember(self._tenant, coze_conversation, coze_conversation, self._bot_id))
+
+
 async def _relay(
-    coze: CozeClient, bot_id: str, user_id: str, coze_conversation: str, external: str, text: str
+    coze: CozeClient,
+    bot_id: str,
+    user_id: str,
+    coze_conversation: str | None,
+    external: str | None,
+    text: str,
+    remember: _Remember | None,
 ) -> AsyncIterator[bytes]:
     chat_id: str | None = None
     finished = False
@@ -116,6 +141,10 @@ async def _relay(
         ):
             if event.event == ChatEventType.CONVERSATION_CHAT_CREATED and event.chat is not None:
                 chat_id = event.chat.id
+                if coze_conversation is None:
+                    coze_conversation = external = event.chat.conversation_id
+                    if remember is not None:
+                        remember.start(coze_conversation)
                 yield _sse("chat", {"chat_id": chat_id, "conversation_id": external})
             elif event.event == ChatEventType.CONVERSATION_MESSAGE_DELTA and event.message is not None:
                 if event.message.type == MessageType.ANSWER:
@@ -135,8 +164,11 @@ async def _relay(
         finished = True
         yield _sse("error", {"code": "coze_failed", "message": str(exc), "chat_id": chat_id})
     finally:
-        if not finished and chat_id is not None:  # the client went away: stop the bot at Coze too
+        if not finished and chat_id is not None and coze_conversation is not None:  # the client went away
             asyncio.get_running_loop().create_task(_cancel(coze, coze_conversation, chat_id))
+        if remember is not None and remember.task is not None:
+            with contextlib.suppress(BaseException):  # a cancelled relay leaves the (shielded) write running
+                await asyncio.shield(remember.task)  # stored before the response ends: the next chat finds it
 
 
 async def _cancel(coze: CozeClient, conversation_id: str, chat_id: str) -> None:
