@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+import yaml
 from cozepy import AsyncTokenAuth
 from cozepy.auth import Auth
 from starlette.applications import Starlette
@@ -52,6 +53,7 @@ from cozegate.rollout import Exposures
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, create_redis, ensure_schema
 from cozegate.tenants import TenantRegistry, ensure_tenants_file
+from cozegate.tenants.database_source import TenantsDatabaseSource
 from cozegate.tenants.reload import TenantsFileReloader
 
 log = logging.getLogger(__name__)
@@ -256,7 +258,19 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         user_rate=settings.chat_user_rate,
         user_burst=settings.chat_user_burst,
     )
-    reloader = TenantsFileReloader(settings.resolved_tenants_file, apply_tenants, audit_config, tenants)
+    reloader: TenantsFileReloader | None = None
+    database_source: TenantsDatabaseSource | None = None
+    if settings.tenants_source == "database":
+
+        async def audit_change(actor: str, version: str, request_id: str | None, details: dict[str, Any]) -> None:
+            await audit.record(
+                actor=actor, action="config.apply", target=version, request_id=request_id, details=details
+            )
+
+        channel = f"{settings.redis_prefix}config"
+        database_source = TenantsDatabaseSource(db, redis, channel, apply_tenants, audit_change)
+    else:
+        reloader = TenantsFileReloader(settings.resolved_tenants_file, apply_tenants, audit_config, tenants)
 
     async def purge_now() -> dict[str, dict[str, int]]:
         return await purge_expired(db, contexts, components.tenants.retention_days())
@@ -277,13 +291,21 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         plugins.check_ready()
         await ensure_schema(db.engine, migrate=settings.should_auto_migrate)
+        if database_source is not None:  # the configuration in force, before any event is handled
+            seed_path = settings.resolved_tenants_file
+            seed = yaml.safe_load(seed_path.read_text()) if seed_path.exists() else None
+            components.tenants = await database_source.load(seed)
         if db.is_sqlite:
             await store.release_all_leases(time.time())
         await inbox.start()
         workers.start()
         retention = asyncio.create_task(enforce_retention(), name="retention")
         stop_watching = asyncio.Event()
-        watching = asyncio.create_task(reloader.watch(stop_watching), name="tenants-file-watch")
+        if database_source is not None:
+            watching = asyncio.create_task(database_source.follow(), name="tenants-database-follow")
+        else:
+            assert reloader is not None
+            watching = asyncio.create_task(reloader.watch(stop_watching), name="tenants-file-watch")
         tune_garbage_collector()
         components.accepting = True
         log.info(
@@ -322,7 +344,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *conversation_routes(conversations, auth),
             *privacy_routes(privacy, auth, purge=purge_now),
             *rollout_routes(lambda: components.tenants, exposures, auth),
-            *config_routes(reloader, auth),
+            *config_routes(reloader, database_source, auth),
             *chat_routes(conversations, coze, lambda: components.tenants, exposures, limiter, auth, tools),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         "`<state_dir>/admin-token` (mode 0600); on PostgreSQL those APIs refuse every call.",
     )
 
+    tenants_source: Literal["file", "database"] = Field(
+        "file",
+        description="Where tenants are configured: `file` (the tenants file, watched) or `database` (edited with "
+        "PUT /admin/tenants, announced to every replica; seeded from the tenants file when empty).",
+    )
     jwt_issuer: str | None = Field(
         None, description="Accept JWTs from this issuer (`iss`) on the APIs, besides the admin token. Unset: no JWTs."
     )

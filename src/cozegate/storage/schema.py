@@ -124,3 +124,13 @@ context_records = Table(
     Column("updated_at", Float, nullable=False),
     Index("ix_context_records_subject", "tenant", "subject"),
 )
+
+tenant_config_versions = Table(
+    "tenant_config_versions",
+    metadata,
+    Column("version", _Id, primary_key=True, autoincrement=True),
+    Column("document", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("request_id", String(64)),
+)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -103,9 +104,14 @@ class TenantRegistry:
         return {name: c.retention_days for name, c in self._configs.items() if c.retention_days is not None}
 
     @classmethod
+    def from_document(cls, document: Any) -> TenantRegistry:
+        """Check a tenants document (as parsed from YAML or JSON); raises on any problem."""
+        return cls(TenantsFile.model_validate(document or {}).tenants)
+
+    @classmethod
     def from_text(cls, text: str) -> TenantRegistry:
         """Parse and check a tenants YAML document (raises on any problem; nothing is half-built)."""
-        return cls(TenantsFile.model_validate(yaml.safe_load(text) or {}).tenants)
+        return cls.from_document(yaml.safe_load(text))
 
     @classmethod
     def from_file(cls, path: Path) -> TenantRegistry:

@@ -70,7 +70,7 @@ class TenantsFileReloader:
         try:
             registry = TenantRegistry.from_text(text)
         except Exception as exc:  # any problem at all: the running configuration stays
-            return self._refuse(_reason(exc), version)
+            return self._refuse(reason_of(exc), version)
         self._apply(registry)
         previous = self.status.version
         self.status = ConfigStatus(self.status.source, version, time.time(), registry.names())
@@ -93,7 +93,7 @@ class TenantsFileReloader:
                 await self.reload()
 
 
-def _reason(exc: Exception) -> str:
+def reason_of(exc: Exception) -> str:
     if isinstance(exc, yaml.YAMLError):
         return "not valid YAML: " + " ".join(str(exc).split())[:300]
     if isinstance(exc, ValidationError):

@@ -1,0 +1,104 @@
+"""The configuration center on the database: changes through the admin API, checked before they are
+stored, announced to every replica (two processes on PostgreSQL + Redis), audited with who changed them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from cozegate.tenants import new_standard_secret
+from tests.conftest import Backend
+from tests.support.inspect_db import audit_rows
+from tests.support.server import ServerProcess
+from tests.support.signing import event_body, standard_headers
+from tests.support.waiting import wait_for
+
+ADMIN = {"authorization": "Bearer test-admin-token"}
+
+
+def start(backend: Backend, name: str) -> ServerProcess:
+    env = backend.settings_env(COZEGATE_TENANTS_SOURCE="database")
+    return ServerProcess(env, backend.tmp / f"{name}.log").start()
+
+
+@pytest.fixture
+def replicas(backend: Backend) -> Iterator[list[ServerProcess]]:
+    first = start(backend, "a")  # seeds version 1 from the tenants file
+    servers = [first] if backend.is_sqlite else [first, start(backend, "b")]
+    yield servers
+    for server in servers:
+        assert server.stop(), server.logs()
+
+
+def post(server: ServerProcess, tenant: str, secret: str, event_id: str) -> int:
+    body = event_body(event_id, "note")
+    headers = standard_headers(secret, body)
+    return httpx.post(f"{server.url}/webhooks/{tenant}", content=body, headers=headers, timeout=10).status_code
+
+
+def document(backend: Backend, **extra: Any) -> dict[str, Any]:
+    return {"tenants": {"default": {"secrets": [{"value": backend.secret}]}, **extra}}
+
+
+def test_a_change_on_one_replica_reaches_every_replica(replicas: list[ServerProcess], backend: Backend) -> None:
+    first, last = replicas[0], replicas[-1]
+    shown = httpx.get(first.url + "/admin/tenants", headers=ADMIN).json()
+    assert shown["tenants"]["default"]["secrets"] == [{"value": "***"}]  # secrets never leave
+
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        i = 0
+        while not stop.is_set():
+            statuses.append(post(last, "default", backend.secret, f"flow-{i}"))
+            i += 1
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        acme = new_standard_secret()
+        changed = httpx.put(
+            first.url + "/admin/tenants", json=document(backend, acme={"secrets": [{"value": acme}]}), headers=ADMIN
+        )
+        assert changed.status_code == 200, changed.text
+        put_done = time.monotonic()
+        wait_for(lambda: post(last, "acme", acme, f"a-{time.monotonic_ns()}") == 200, timeout=10)
+        print(f"\nconverged on the other replica {1000 * (time.monotonic() - put_done):.0f} ms after the change")
+        version = changed.json()["version"]
+        assert all(httpx.get(s.url + "/admin/config", headers=ADMIN).json()["version"] == version for s in replicas)
+    finally:
+        stop.set()
+        sender.join()
+    assert set(statuses) == {200}  # the tenant that did not change served throughout
+
+    applied = [r for r in audit_rows(backend) if r["action"] == "config.apply"]
+    assert [(r["actor"], r["target"]) for r in applied][-1] == ("admin-token", version)
+    assert applied[0]["actor"] == "seed:tenants-file"
+
+
+def test_an_invalid_change_is_refused_everywhere(replicas: list[ServerProcess], backend: Backend) -> None:
+    first, last = replicas[0], replicas[-1]
+    before = httpx.get(last.url + "/admin/config", headers=ADMIN).json()["version"]
+    broken = document(backend, acme={"secrets": []})
+    refused = httpx.put(first.url + "/admin/tenants", json=broken, headers=ADMIN)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "invalid_config")
+    assert "secrets" in refused.json()["error"]["message"]
+    assert httpx.get(first.url + "/admin/config", headers=ADMIN).json()["last_error"] is not None
+    assert httpx.get(last.url + "/admin/config", headers=ADMIN).json()["version"] == before
+    assert post(last, "default", backend.secret, f"ok-{time.monotonic_ns()}") == 200
+    assert httpx.put(first.url + "/admin/tenants", content=b"{nope", headers=ADMIN).status_code == 400
+
+
+def test_the_file_source_says_where_to_edit(backend: Backend) -> None:
+    server = ServerProcess(backend.settings_env(), backend.tmp / "file.log").start()
+    try:
+        r = httpx.put(server.url + "/admin/tenants", json=document(backend), headers=ADMIN)
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "file_source")
+    finally:
+        assert server.stop(), server.logs()
