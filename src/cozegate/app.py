@@ -154,6 +154,7 @@ def build_jwt_verifier(settings: Settings) -> JwtVerifier | None:
         leeway_seconds=settings.jwt_leeway_seconds,
         tenant_claim=settings.jwt_tenant_claim,
         roles_claim=settings.jwt_roles_claim,
+        workspace_claim=settings.jwt_workspace_claim,
         refresh_interval=settings.jwt_jwks_refresh_seconds,
     )
 
@@ -197,7 +198,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     audit = AuditLog(db)
     admin_token = settings.resolved_admin_token(create=True)
     jwt_verifier = build_jwt_verifier(settings)
-    auth = Authenticator(admin_token, jwt_verifier)
+    auth = Authenticator(admin_token, jwt_verifier, lambda workspace: components.tenants.tenant_of_workspace(workspace))
 
     coze, simulator = build_coze_client(settings)
     conversations = ConversationStore(db, store)

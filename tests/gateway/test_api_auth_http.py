@@ -35,6 +35,7 @@ def key() -> SigningKey:
 @pytest.fixture
 def server(backend: Backend, key: SigningKey) -> Iterator[ServerProcess]:
     jwks = JwksServer([key]).start()
+    backend.default_tenant = {"workspace_ids": ["ws-1"]}
     env = backend.settings_env(
         COZEGATE_JWT_ISSUER=ISSUER, COZEGATE_JWT_AUDIENCE=AUDIENCE, COZEGATE_JWT_JWKS_URL=jwks.url
     )
@@ -79,3 +80,11 @@ def test_a_user_reads_only_their_own_tenants_conversations(server: ServerProcess
     assert no_role.status_code == 403
     assert call(server, "GET", path + "?tenant=acme", key.token(roles=["admin"])).status_code == 200
     assert call(server, "GET", path, "test-admin-token").status_code == 200  # the break-glass token still works
+
+
+def test_a_workspace_claim_maps_to_the_tenant_that_lists_it(server: ServerProcess, key: SigningKey) -> None:
+    path = "/v1/conversations/c1/messages"
+    mapped = call(server, "GET", path, key.token(tenant=None, workspace_id="ws-1", roles=["user"]))
+    assert mapped.status_code == 200, mapped.text
+    unmapped = call(server, "GET", path, key.token(tenant=None, workspace_id="ws-9", roles=["user"]))
+    assert (unmapped.status_code, unmapped.json()["error"]["code"]) == (403, "forbidden_tenant")

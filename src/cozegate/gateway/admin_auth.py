@@ -6,6 +6,7 @@ the role or asks for another tenant. Both with the project's error body.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Awaitable, Callable
 
@@ -30,9 +31,15 @@ class ForbiddenError(Exception):
 
 
 class Authenticator:
-    def __init__(self, admin_token: SecretStr | None, jwt: JwtVerifier | None = None) -> None:
+    def __init__(
+        self,
+        admin_token: SecretStr | None,
+        jwt: JwtVerifier | None = None,
+        tenant_of_workspace: Callable[[str], str | None] = lambda _: None,
+    ) -> None:
         self._admin_token = admin_token
         self._jwt = jwt
+        self._tenant_of_workspace = tenant_of_workspace
 
     async def principal(self, request: Request) -> Principal:
         if self._admin_token is None and self._jwt is None:
@@ -47,7 +54,10 @@ class Authenticator:
             return ADMIN_TOKEN_PRINCIPAL
         if self._jwt is None or presented.count(".") != 2:
             raise AuthError("unauthorized", "the token is not valid")
-        return await self._jwt.verify(presented)
+        principal = await self._jwt.verify(presented)
+        if principal.tenant is None and principal.workspace is not None:
+            principal = dataclasses.replace(principal, tenant=self._tenant_of_workspace(principal.workspace))
+        return principal
 
 
 def request_id_of(request: Request) -> str:

@@ -37,6 +37,7 @@ class Principal:
     subject: str
     tenant: str | None
     roles: frozenset[str]
+    workspace: str | None = None  # a Coze workspace id, mapped to the tenant that lists it
 
     @property
     def actor(self) -> str:
@@ -59,6 +60,7 @@ class JwtVerifier:
         leeway_seconds: float = 30.0,
         tenant_claim: str = "tenant",
         roles_claim: str = "roles",
+        workspace_claim: str = "workspace_id",
         refresh_interval: float = 60.0,
         http: httpx.AsyncClient | None = None,
     ) -> None:
@@ -68,7 +70,7 @@ class JwtVerifier:
         self._jwks_url = jwks_url
         self._algorithms = tuple(algorithms)
         self._leeway = leeway_seconds
-        self._tenant_claim, self._roles_claim = tenant_claim, roles_claim
+        self._tenant_claim, self._roles_claim, self._workspace_claim = tenant_claim, roles_claim, workspace_claim
         self._refresh_interval = refresh_interval
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -121,11 +123,12 @@ class JwtVerifier:
         roles = claims.get(self._roles_claim, [])
         if isinstance(roles, str):
             roles = roles.split()
-        tenant = claims.get(self._tenant_claim)
+        tenant, workspace = claims.get(self._tenant_claim), claims.get(self._workspace_claim)
         return Principal(
             subject=str(claims["sub"]),
             tenant=str(tenant) if tenant is not None else None,
             roles=frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset(),
+            workspace=str(workspace) if workspace is not None else None,
         )
 
     async def _key(self, kid: Any) -> jwt.PyJWK:

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: float = Field(30.0, ge=0, description="Clock skew allowed on `exp` and `nbf`.")
     jwt_tenant_claim: str = Field("tenant", description="Claim naming the caller's tenant.")
     jwt_roles_claim: str = Field("roles", description="Claim listing the caller's roles (`admin`, `user`).")
+    jwt_workspace_claim: str = Field(
+        "workspace_id", description="Claim with a Coze workspace id, mapped to the tenant listing it (no tenant claim)."
+    )
     jwt_jwks_refresh_seconds: float = Field(
         60.0, gt=0, description="An unknown `kid` refreshes the JWKS at most this often."
     )

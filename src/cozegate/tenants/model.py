@@ -80,6 +80,9 @@ class TenantConfig(BaseModel):
     reply_secret: SecretRef | None = Field(
         None, description="`whsec_` secret that signs replies. Unset: the first webhook secret (standard scheme)."
     )
+    workspace_ids: list[str] = Field(
+        default_factory=list, description="Coze workspaces of this tenant: a JWT's `workspace_id` claim maps here."
+    )
     rollout: Rollout | None = Field(
         None, description="Route the tenant's users between bot versions (gray release, A/B); replaces bot_id."
     )

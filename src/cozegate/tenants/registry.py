@@ -96,6 +96,9 @@ class TenantRegistry:
     def names(self) -> list[str]:
         return sorted(self._configs)
 
+    def tenant_of_workspace(self, workspace: str) -> str | None:
+        return next((name for name, c in sorted(self._configs.items()) if workspace in c.workspace_ids), None)
+
     def rollouts(self) -> dict[str, Rollout]:
         return {name: c.rollout for name, c in self._configs.items() if c.rollout is not None}
 
