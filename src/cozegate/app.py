@@ -30,6 +30,7 @@ from cozegate.conversations.pipeline import REPLY_EVENT, MessagePipeline
 from cozegate.conversations.replies import ReplyDelivery
 from cozegate.conversations.store import ConversationStore
 from cozegate.coze import COZE_COM, CozeClient, CozeCredentials, CozeRetryPolicy
+from cozegate.coze.clients import CozeClients
 from cozegate.gateway.admin_auth import Authenticator
 from cozegate.gateway.admin_routes import admin_routes
 from cozegate.gateway.chat_proxy import chat_routes
@@ -116,8 +117,9 @@ SIMULATOR_TOKEN = "test-token"  # noqa: S105 - the simulator's default token, no
 DEMO_BOT_ID = "bot-echo"
 
 
-def build_coze_client(settings: Settings) -> tuple[CozeClient, ASGIApp | None]:
-    """The Coze client; without credentials, one pointed at a simulator (built in unless a URL is given)."""
+def build_coze_clients(settings: Settings) -> tuple[CozeClients, ASGIApp | None]:
+    """The process's Coze client (without credentials: pointed at a simulator, built in unless a URL is
+    given) and the clients of tenants with their own Coze account, made with the same settings."""
     credentials = CozeCredentials(
         token=settings.coze_token,
         jwt_client_id=settings.coze_jwt_client_id,
@@ -130,16 +132,24 @@ def build_coze_client(settings: Settings) -> tuple[CozeClient, ASGIApp | None]:
         timeout = settings.coze_timeout_seconds
         return CozeClient(auth, base_url, timeout_seconds=timeout, stream_idle_seconds=timeout, retry=retry)
 
+    simulator: ASGIApp | None = None
     if credentials.configured:
-        real_url = settings.coze_base_url or COZE_COM
-        return client(credentials.build(real_url), real_url), None
-    if settings.coze_base_url is not None:  # an external simulator (`cozegate sim`)
-        return client(AsyncTokenAuth(SIMULATOR_TOKEN), settings.coze_base_url), None
-    from cozegate.coze.simulator import create_simulator_app
+        base_url = settings.coze_base_url or COZE_COM
+        default = client(credentials.build(base_url), base_url)
+    elif settings.coze_base_url is not None:  # an external simulator (`cozegate sim`)
+        base_url = settings.coze_base_url
+        default = client(AsyncTokenAuth(SIMULATOR_TOKEN), base_url)
+    else:
+        from cozegate.coze.simulator import create_simulator_app
 
-    log.warning("no Coze credentials (COZEGATE_COZE_TOKEN): bots answer from the built-in simulator")
-    built_in = f"http://127.0.0.1:{settings.port}{SIMULATOR_MOUNT}"
-    return client(AsyncTokenAuth(SIMULATOR_TOKEN), built_in), create_simulator_app()
+        log.warning("no Coze credentials (COZEGATE_COZE_TOKEN): bots answer from the built-in simulator")
+        base_url = f"http://127.0.0.1:{settings.port}{SIMULATOR_MOUNT}"
+        default, simulator = client(AsyncTokenAuth(SIMULATOR_TOKEN), base_url), create_simulator_app()
+
+    def tenant_client(token: str, tenant_base_url: str | None) -> CozeClient:
+        return client(AsyncTokenAuth(token), tenant_base_url or base_url)
+
+    return CozeClients(default, tenant_client), simulator
 
 
 def build_jwt_verifier(settings: Settings) -> JwtVerifier | None:
@@ -200,7 +210,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     jwt_verifier = build_jwt_verifier(settings)
     auth = Authenticator(admin_token, jwt_verifier, lambda workspace: components.tenants.tenant_of_workspace(workspace))
 
-    coze, simulator = build_coze_client(settings)
+    coze_clients, simulator = build_coze_clients(settings)
+    coze = coze_clients.default
     conversations = ConversationStore(db, store)
     tools = LocalTools()
     for spec in settings.tool_modules:
@@ -209,16 +220,22 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     context_cache = build_context_cache(settings, redis)
     contexts = ContextStore(db, context_cache)
     pseudonym_key = settings.resolved_pseudonym_key(create=True)
+
+    async def delete_at_coze(tenant: str, conversation_id: str) -> None:
+        bot = components.tenants.bot(tenant)
+        client = coze_clients.for_account(bot.coze_token, bot.coze_base_url) if bot is not None else coze
+        await client.delete_conversation(conversation_id)
+
     privacy = SubjectRights(
         db,
         contexts,
         audit,
         pseudonym_key.get_secret_value().encode() if pseudonym_key else None,
-        delete_coze_conversation=coze.delete_conversation,
+        delete_coze_conversation=delete_at_coze,
     )
     reply_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     exposures = Exposures()
-    pipeline = MessagePipeline(conversations, coze, lambda: components.tenants, inbox, tools, exposures)
+    pipeline = MessagePipeline(conversations, coze_clients, lambda: components.tenants, inbox, tools, exposures)
     delivery = ReplyDelivery(conversations, lambda: components.tenants, reply_http)
     if "message_create" not in all_handlers.event_types():  # a user's own handler replaces the pipeline
         all_handlers.add("message_create", pipeline.handle_message)
@@ -328,7 +345,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             await workers.stop(settings.shutdown_grace_seconds)
             plugins.close()
             await inbox.stop()
-            await coze.aclose()
+            await coze_clients.aclose()
             await reply_http.aclose()
             if jwt_verifier is not None:
                 await jwt_verifier.aclose()
@@ -346,7 +363,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *privacy_routes(privacy, auth, purge=purge_now),
             *rollout_routes(lambda: components.tenants, exposures, auth),
             *config_routes(reloader, database_source, auth),
-            *chat_routes(conversations, coze, lambda: components.tenants, exposures, limiter, auth, tools),
+            *chat_routes(conversations, coze_clients, lambda: components.tenants, exposures, limiter, auth, tools),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

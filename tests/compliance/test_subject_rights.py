@@ -193,12 +193,12 @@ async def test_the_users_own_conversations_are_deleted_at_coze_too(db: Database,
     await seed(db, contexts)
     deleted: list[str] = []
 
-    async def delete_at_coze(conversation_id: str) -> None:
-        deleted.append(conversation_id)
+    async def delete_at_coze(tenant: str, conversation_id: str) -> None:
+        deleted.append(f"{tenant}/{conversation_id}")
 
     rights = SubjectRights(db, contexts, AuditLog(db), KEY, delete_coze_conversation=delete_at_coze)
     report = await rights.erase("t", USER, actor="test")
-    assert deleted == ["coze-conv-1"]
+    assert deleted == ["t/coze-conv-1"]
     assert (report.coze_conversations_deleted, report.coze_conversations_left) == (1, ())
 
 
@@ -207,7 +207,7 @@ async def test_a_coze_deletion_that_fails_is_reported_and_does_not_stop_the_eras
 ) -> None:
     await seed(db, contexts)
 
-    async def coze_down(conversation_id: str) -> None:
+    async def coze_down(tenant: str, conversation_id: str) -> None:
         raise ConnectionError("coze unreachable")
 
     report = await SubjectRights(db, contexts, AuditLog(db), KEY, delete_coze_conversation=coze_down).erase(

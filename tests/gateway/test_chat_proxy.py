@@ -25,7 +25,10 @@ def key() -> SigningKey:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimServer]:
-    config = SimulatorConfig(bots=[BotConfig(id="bot-drip", kind="echo", delta_ms=100, words_per_delta=1)])
+    config = SimulatorConfig(
+        tokens=["test-token", "acme-pat-1234"],
+        bots=[BotConfig(id="bot-drip", kind="echo", delta_ms=100, words_per_delta=1)],
+    )
     server = SimServer(create_simulator_app(config)).start()
     yield server
     server.stop()
@@ -127,5 +130,34 @@ def test_a_client_that_disconnects_cancels_the_chat_at_coze(backend: Backend, ke
                     break  # the first piece arrived: go away
         cancel = wait_for(lambda: sim.requests("chat.cancel"), timeout=10)
         assert len(cancel) == 1
+    finally:
+        assert server.stop(), server.logs()
+
+
+def test_a_tenant_with_its_own_coze_account_and_limits(backend: Backend, key: SigningKey, sim: SimServer) -> None:
+    backend.extra_tenants = {
+        "acme": {
+            "secrets": [{"value": backend.secret}],
+            "bot_id": "bot-echo",
+            "coze": {"token": {"env": "ACME_COZE_TOKEN"}},
+            "chat_limits": {"user_burst": 1, "user_rate": 0.01},
+        }
+    }
+    server = start(backend, key, sim, ACME_COZE_TOKEN="acme-pat-1234")
+    try:
+        sim.clear_requests()
+        url = server.url + "/v1/chat"
+        body = {"message": "hi", "stream": False}
+        acme = httpx.post(url, json=body, headers=user(key, tenant="acme"), timeout=30)
+        assert acme.status_code == 200, acme.text
+        default = httpx.post(url, json=body, headers=user(key), timeout=30)
+        assert default.status_code == 200, default.text
+        hints = {r["token_hint"] for r in sim.requests("chat.create") + sim.requests("chat.stream")}
+        assert hints == {"1234", "oken"}  # acme's own account, and the process's
+        assert httpx.post(url, json=body, headers=user(key, tenant="acme"), timeout=30).status_code == 429
+        assert httpx.post(url, json=body, headers=user(key), timeout=30).status_code == 200  # default's limits
+        shown = httpx.get(server.url + "/admin/tenants", headers={"authorization": "Bearer test-admin-token"})
+        assert shown.status_code == 409  # file source; the token never appears in any answer or log line
+        assert "acme-pat-1234" not in server.logs()
     finally:
         assert server.stop(), server.logs()

@@ -102,3 +102,23 @@ def test_the_file_source_says_where_to_edit(backend: Backend) -> None:
         assert (r.status_code, r.json()["error"]["code"]) == (409, "file_source")
     finally:
         assert server.stop(), server.logs()
+
+
+def test_secret_values_are_masked_wherever_they_sit() -> None:
+    from cozegate.gateway.config_routes import _mask_secrets
+
+    document = {
+        "tenants": {
+            "a": {
+                "secrets": [{"value": "whsec_x"}, {"env": "OLD"}],
+                "reply_secret": {"value": "whsec_y"},
+                "coze": {"token": {"value": "pat_z"}, "base_url": "https://api.coze.cn"},
+                "bot_id": "value",
+            }
+        }
+    }
+    masked = _mask_secrets(document)["tenants"]["a"]
+    assert masked["secrets"] == [{"value": "***"}, {"env": "OLD"}]
+    assert masked["reply_secret"] == {"value": "***"}
+    assert masked["coze"] == {"token": {"value": "***"}, "base_url": "https://api.coze.cn"}
+    assert masked["bot_id"] == "value"

@@ -75,7 +75,7 @@ class SubjectRights:
         audit: AuditLog,
         pseudonym_key: bytes | None,
         *,
-        delete_coze_conversation: Callable[[str], Awaitable[None]] | None = None,
+        delete_coze_conversation: Callable[[str, str], Awaitable[None]] | None = None,  # (tenant, Coze id)
     ) -> None:
         self._db = db
         self._contexts = contexts
@@ -155,7 +155,7 @@ class SubjectRights:
         deleted, left = 0, []
         for coze_id in coze_ids:
             try:
-                await self._delete_at_coze(coze_id)
+                await self._delete_at_coze(tenant, coze_id)
                 deleted += 1
             except Exception as exc:
                 log.warning("Coze conversation %s not deleted: %s", coze_id, exc.__class__.__name__)

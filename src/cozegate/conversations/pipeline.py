@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from cozegate.conversations.store import ConversationStore, Turn
 from cozegate.conversations.turns import bot_for, coze_conversation_for, outbound_text
-from cozegate.coze import CozeCallError, CozeClient, ToolRunner, run_chat
+from cozegate.coze import CozeCallError, ToolRunner, run_chat
+from cozegate.coze.clients import CozeClients
 from cozegate.inbox import INTERNAL_EVENT_PREFIX, Event, Inbox, NewEvent, PermanentError
 from cozegate.ingress.envelope import EventEnvelope
 from cozegate.rollout import Exposures
@@ -32,7 +33,7 @@ class MessagePipeline:
     def __init__(
         self,
         store: ConversationStore,
-        coze: CozeClient,
+        coze: CozeClients,
         tenants: Callable[[], TenantRegistry],
         inbox: Inbox,
         tools: ToolRunner | None = None,
@@ -55,16 +56,17 @@ class MessagePipeline:
         if await self._store.reply_for(event.tenant, event.dedup_key) is not None:
             return  # answered before a crash; its delivery event is already queued
         user_id = envelope.user_id or envelope.conversation_id
+        coze = self._coze.for_account(tenant.coze_token, tenant.coze_base_url)
         try:
             bot_id = bot_for(tenant, user_id, self._exposures)
         except LookupError as exc:
             raise PermanentError(str(exc)) from None
         try:
             coze_conversation = await coze_conversation_for(
-                self._store, self._coze, event.tenant, envelope.conversation_id, bot_id
+                self._store, coze, event.tenant, envelope.conversation_id, bot_id
             )
             answer = await run_chat(
-                self._coze,
+                coze,
                 bot_id=bot_id,
                 user_id=user_id,
                 conversation_id=coze_conversation,

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from cozegate.conversations.store import ConversationStore
 from cozegate.conversations.turns import bot_for, coze_conversation_for, outbound_text
 from cozegate.coze import CozeCallError, CozeClient, ToolRunner, run_chat
+from cozegate.coze.clients import CozeClients
 from cozegate.gateway.admin_auth import Authenticator, request_id_of, tenant_allowed, user_endpoint
 from cozegate.gateway.errors import error_response
 from cozegate.gateway.jwt_auth import Principal
@@ -55,7 +56,7 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
 
 def chat_routes(
     conversations: ConversationStore,
-    coze: CozeClient,
+    clients: CozeClients,
     tenants: Callable[[], TenantRegistry],
     exposures: Exposures,
     limiter: ChatRateLimiter,
@@ -71,8 +72,9 @@ def chat_routes(
         tenant = tenants().bot(tenant_name)
         if tenant is None:
             raise LookupError(f"no tenant named {tenant_name!r}")
+        coze = clients.for_account(tenant.coze_token, tenant.coze_base_url)
         try:
-            await limiter.check(tenant_name, principal.subject)
+            await limiter.check(tenant_name, principal.subject, tenant.chat_limits)
         except RateLimitedError as exc:
             headers = {"retry-after": str(exc.retry_after_seconds)}
             return error_response(429, "rate_limited", str(exc), request_id_of(request), headers=headers)

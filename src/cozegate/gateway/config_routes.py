@@ -72,7 +72,7 @@ def _file_mode(request: Request) -> Response:
 def _mask_secrets(node: Any, parent: str = "") -> Any:
     """Secret values never leave in API output (references such as env or file names do)."""
     if isinstance(node, dict):
-        return {k: MASKED if k == "value" and parent in ("secrets", "reply_secret") else _mask_secrets(v, k)
+        return {k: MASKED if k == "value" and parent in ("secrets", "reply_secret", "token") else _mask_secrets(v, k)
                 for k, v in node.items()}  # fmt: skip
     if isinstance(node, list):
         return [_mask_secrets(item, parent) for item in node]

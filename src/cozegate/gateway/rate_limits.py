@@ -12,6 +12,17 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 
+class TenantLimits(Protocol):
+    @property
+    def tenant_rate(self) -> float | None: ...
+    @property
+    def tenant_burst(self) -> float | None: ...
+    @property
+    def user_rate(self) -> float | None: ...
+    @property
+    def user_burst(self) -> float | None: ...
+
+
 class TokenBuckets(Protocol):
     async def take(self, key: str, rate: float, burst: float) -> float:
         """Take one token: 0.0 if granted, else the seconds until one is available."""
@@ -74,10 +85,16 @@ class ChatRateLimiter:
         self._tenant = (tenant_rate, tenant_burst)
         self._user = (user_rate, user_burst)
 
-    async def check(self, tenant: str, user: str) -> None:
-        wait = await self._buckets.take(f"u\x1f{tenant}\x1f{user}", *self._user)
+    async def check(self, tenant: str, user: str, limits: TenantLimits | None = None) -> None:
+        """Take a token of the user's and of the tenant's bucket (the tenant's own limits where it has them)."""
+        user_rate, user_burst = self._user
+        tenant_rate, tenant_burst = self._tenant
+        if limits is not None:
+            user_rate, user_burst = limits.user_rate or user_rate, limits.user_burst or user_burst
+            tenant_rate, tenant_burst = limits.tenant_rate or tenant_rate, limits.tenant_burst or tenant_burst
+        wait = await self._buckets.take(f"u\x1f{tenant}\x1f{user}", user_rate, user_burst)
         if wait > 0:
             raise RateLimitedError("user", wait)
-        wait = await self._buckets.take(f"t\x1f{tenant}", *self._tenant)
+        wait = await self._buckets.take(f"t\x1f{tenant}", tenant_rate, tenant_burst)
         if wait > 0:
             raise RateLimitedError("tenant", wait)

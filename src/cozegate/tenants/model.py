@@ -39,13 +39,34 @@ class SecretRef(BaseModel):
         if self.env is not None:
             resolved = os.environ.get(self.env)
             if not resolved:
-                raise ValueError(f"environment variable {self.env} (a webhook secret) is not set")
+                raise ValueError(f"environment variable {self.env} (a secret of the tenants file) is not set")
             return resolved
         assert self.file is not None
         return self.file.read_text().strip()
 
     def active(self, now: datetime) -> bool:
         return self.expires_at is None or self.expires_at.astimezone(UTC) > now
+
+
+class CozeAccess(BaseModel):
+    """The tenant's own Coze account. Prefer ``env`` or ``file`` references: values never appear in logs
+    or API output either way."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: SecretRef = Field(description="Personal access (or service) token of the tenant's Coze account.")
+    base_url: HttpUrl | None = Field(None, description="`https://api.coze.cn` for coze.cn; unset: the process's.")
+
+
+class ChatLimits(BaseModel):
+    """The chat proxy's token buckets for this tenant (unset values: the process settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_rate: float | None = Field(None, gt=0)
+    tenant_burst: float | None = Field(None, ge=1)
+    user_rate: float | None = Field(None, gt=0)
+    user_burst: float | None = Field(None, ge=1)
 
 
 class DedupKeySource(BaseModel):
@@ -80,6 +101,8 @@ class TenantConfig(BaseModel):
     reply_secret: SecretRef | None = Field(
         None, description="`whsec_` secret that signs replies. Unset: the first webhook secret (standard scheme)."
     )
+    coze: CozeAccess | None = Field(None, description="The tenant's own Coze account; unset: the process's.")
+    chat_limits: ChatLimits | None = Field(None, description="Chat proxy rate limits of this tenant.")
     workspace_ids: list[str] = Field(
         default_factory=list, description="Coze workspaces of this tenant: a JWT's `workspace_id` claim maps here."
     )

@@ -6,7 +6,7 @@ import base64
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import yaml
 from cozegate.rollout.model import Rollout
 from cozegate.tenants.model import (
     DEFAULT_TENANT,
+    ChatLimits,
     DedupKeySource,
     TenantConfig,
     TenantsFile,
@@ -53,6 +54,9 @@ class TenantBot:
     reply_key: bytes | None
     mask_pii_to_coze: str | None = None
     rollout: Rollout | None = None
+    coze_token: str | None = field(default=None, repr=False)  # resolved; never printed
+    coze_base_url: str | None = None
+    chat_limits: ChatLimits | None = None
 
 
 def _bot(name: str, config: TenantConfig) -> TenantBot:
@@ -64,7 +68,18 @@ def _bot(name: str, config: TenantConfig) -> TenantBot:
     if config.reply_url is not None and reply_key is None:
         raise ValueError(f"tenant {name}: a reply_url needs a reply_secret (whsec_...) to sign replies")
     reply_url = str(config.reply_url) if config.reply_url else None
-    return TenantBot(name, config.bot_id, reply_url, reply_key, config.mask_pii_to_coze, config.rollout)
+    coze = config.coze
+    return TenantBot(
+        name,
+        config.bot_id,
+        reply_url,
+        reply_key,
+        config.mask_pii_to_coze,
+        config.rollout,
+        coze_token=coze.token.resolve() if coze is not None else None,
+        coze_base_url=str(coze.base_url).rstrip("/") if coze is not None and coze.base_url else None,
+        chat_limits=config.chat_limits,
+    )
 
 
 def _ingress(name: str, config: TenantConfig) -> TenantIngress:
