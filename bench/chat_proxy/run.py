@@ -1,7 +1,8 @@
 """Chat proxy benchmark: POST /v1/chat through cozegate vs cozepy straight to the same Coze simulator,
 same run. Measures time to the first event, to the first answer piece and to the end of the stream
 (p50/p99, closed loop: each client sends its next chat when the last one ended), and the ratio
-cozegate/direct of the medians. Also rate limiter decisions per second (in-process and Redis).
+cozegate/direct of the medians. Also rate limiter decisions per second (a user and a tenant bucket
+per decision; in-process and Redis).
 
     .venv/bin/python bench/chat_proxy/run.py                        # 8 clients x 40 chats
     .venv/bin/python bench/chat_proxy/run.py --clients 16 --chats 20 --redis-url redis://127.0.0.1:6379/0
@@ -96,7 +97,7 @@ async def limiter_rate(redis_url: str | None) -> dict[str, float]:
     started, n = time.perf_counter(), 0
     while time.perf_counter() - started < 1.0:
         for _ in range(1000):
-            await memory.take(f"u{n % 1000}", 1e6, 1e6)
+            await memory.take([(f"u{n % 1000}", 1e6, 1e6), ("tenant", 1e9, 1e9)])
             n += 1
     rates["in-process"] = n / (time.perf_counter() - started)
     if redis_url:
@@ -110,7 +111,7 @@ async def limiter_rate(redis_url: str | None) -> dict[str, float]:
             nonlocal count
             end = time.perf_counter() + 2.0
             while time.perf_counter() < end:
-                await buckets.take(f"u{w}", 1e6, 1e6)
+                await buckets.take([(f"u{w}", 1e6, 1e6), ("tenant", 1e9, 1e9)])
                 count += 1
 
         started = time.perf_counter()

@@ -29,7 +29,7 @@ from cozegate.conversations.context.cache import build_context_cache
 from cozegate.conversations.pipeline import REPLY_EVENT, MessagePipeline
 from cozegate.conversations.replies import ReplyDelivery
 from cozegate.conversations.store import ConversationStore
-from cozegate.coze import COZE_COM, CozeClient, CozeCredentials, CozeRetryPolicy
+from cozegate.coze import COZE_CN, COZE_COM, CozeClient, CozeCredentials, CozeRetryPolicy
 from cozegate.coze.clients import CozeClients
 from cozegate.gateway.admin_auth import Authenticator
 from cozegate.gateway.admin_routes import admin_routes
@@ -149,7 +149,7 @@ def build_coze_clients(settings: Settings) -> tuple[CozeClients, ASGIApp | None]
     def tenant_client(token: str, tenant_base_url: str | None) -> CozeClient:
         return client(AsyncTokenAuth(token), tenant_base_url or base_url)
 
-    return CozeClients(default, tenant_client), simulator
+    return CozeClients(default, tenant_client, {COZE_COM, COZE_CN, base_url}), simulator
 
 
 def build_jwt_verifier(settings: Settings) -> JwtVerifier | None:
@@ -223,7 +223,9 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
 
     async def delete_at_coze(tenant: str, conversation_id: str) -> None:
         bot = components.tenants.bot(tenant)
-        client = coze_clients.for_account(bot.coze_token, bot.coze_base_url) if bot is not None else coze
+        client = coze
+        if bot is not None:
+            client = coze_clients.for_account(bot.coze_token, bot.coze_base_url)
         await client.delete_conversation(conversation_id)
 
     privacy = SubjectRights(

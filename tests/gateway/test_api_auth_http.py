@@ -54,19 +54,22 @@ def call(server: ServerProcess, method: str, path: str, token: str | None) -> ht
 @pytest.mark.parametrize(("method", "path"), ADMIN_ENDPOINTS)
 def test_admin_endpoints_need_a_proven_admin(server: ServerProcess, key: SigningKey, method: str, path: str) -> None:
     assert call(server, method, path, None).status_code == 401
-    expired = call(server, method, path, key.token(roles=["admin"], exp=int(time.time()) - 600))
+    expired = call(server, method, path, key.token(tenant=None, roles=["admin"], exp=int(time.time()) - 600))
     assert (expired.status_code, expired.json()["error"]["code"]) == (401, "token_expired")
     user = call(server, method, path, key.token(roles=["user"]))
     assert (user.status_code, user.json()["error"]["code"]) == (403, "forbidden_role")
-    admin = call(server, method, path, key.token(sub="ops-admin", roles=["admin"]))
+    tenant_admin = call(server, method, path, key.token(tenant="default", roles=["admin"]))
+    assert (tenant_admin.status_code, tenant_admin.json()["error"]["code"]) == (403, "forbidden_role")
+    admin = call(server, method, path, key.token(sub="ops-admin", tenant=None, roles=["admin"]))
     assert admin.status_code not in (401, 403), admin.text  # 200, or 404 for a dead letter that is not there
 
 
 def test_admin_actions_are_audited_under_the_tokens_subject(
     server: ServerProcess, key: SigningKey, backend: Backend
 ) -> None:
-    assert call(server, "POST", "/admin/privacy/export", key.token(sub="ops-admin", roles=["admin"])).status_code == 200
-    assert audit_rows(backend)[-1]["actor"] == "ops-admin"
+    admin = key.token(sub="ops-admin", tenant=None, roles=["admin"])
+    assert call(server, "POST", "/admin/privacy/export", admin).status_code == 200
+    assert audit_rows(backend)[-1]["actor"] == "jwt:ops-admin"  # a subject can never pass for the admin token
 
 
 def test_a_user_reads_only_their_own_tenants_conversations(server: ServerProcess, key: SigningKey) -> None:
@@ -78,7 +81,10 @@ def test_a_user_reads_only_their_own_tenants_conversations(server: ServerProcess
     assert call(server, "GET", path + "?tenant=acme", key.token(tenant="acme", roles=["user"])).status_code == 200
     no_role = call(server, "GET", path, key.token(tenant="default", roles=[]))
     assert no_role.status_code == 403
-    assert call(server, "GET", path + "?tenant=acme", key.token(roles=["admin"])).status_code == 200
+    assert call(server, "GET", path + "?tenant=acme", key.token(tenant=None, roles=["admin"])).status_code == 200
+    scoped_admin = call(server, "GET", path + "?tenant=acme", key.token(tenant="default", roles=["admin"]))
+    assert (scoped_admin.status_code, scoped_admin.json()["error"]["code"]) == (403, "forbidden_tenant")
+    assert call(server, "GET", path, key.token(tenant="default", roles=["admin"])).status_code == 200
     assert call(server, "GET", path, "test-admin-token").status_code == 200  # the break-glass token still works
 
 

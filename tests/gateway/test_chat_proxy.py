@@ -139,11 +139,11 @@ def test_a_tenant_with_its_own_coze_account_and_limits(backend: Backend, key: Si
         "acme": {
             "secrets": [{"value": backend.secret}],
             "bot_id": "bot-echo",
-            "coze": {"token": {"env": "ACME_COZE_TOKEN"}},
+            "coze": {"token": {"env": "COZEGATE_TENANT_ACME_COZE"}},
             "chat_limits": {"user_burst": 1, "user_rate": 0.01},
         }
     }
-    server = start(backend, key, sim, ACME_COZE_TOKEN="acme-pat-1234")
+    server = start(backend, key, sim, COZEGATE_TENANT_ACME_COZE="acme-pat-1234")
     try:
         sim.clear_requests()
         url = server.url + "/v1/chat"

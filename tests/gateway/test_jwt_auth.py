@@ -73,6 +73,7 @@ async def test_every_rejection_reason_has_its_code(verifier: JwtVerifier, keys: 
     unsigned = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": now + 60}, None, algorithm="none")
     assert await refused(verifier, unsigned) == "unsupported_algorithm"
     assert await refused(verifier, "not.a.jwt") == "malformed_token"
+    assert await refused(verifier, rsa.token(sub="  ")) == "missing_claim"
 
 
 async def test_a_small_leeway_forgives_clock_skew(verifier: JwtVerifier, keys: dict[str, SigningKey]) -> None:

@@ -122,3 +122,28 @@ def test_secret_values_are_masked_wherever_they_sit() -> None:
     assert masked["reply_secret"] == {"value": "***"}
     assert masked["coze"] == {"token": {"value": "***"}, "base_url": "https://api.coze.cn"}
     assert masked["bot_id"] == "value"
+
+
+@pytest.mark.parametrize(
+    ("coze", "reason"),
+    [
+        ({"token": {"env": "COZEGATE_ADMIN_TOKEN"}}, "must start with COZEGATE_TENANT_"),
+        ({"token": {"file": "/etc/shadow"}}, "not a file"),
+    ],
+)
+def test_a_tenants_coze_token_cannot_point_at_the_processs_secrets(coze: dict[str, Any], reason: str) -> None:
+    from cozegate.tenants import TenantRegistry
+
+    with pytest.raises(ValueError, match=reason):
+        TenantRegistry.from_document({"tenants": {"t": {"secrets": [{"value": "x"}], "coze": coze}}})
+
+
+def test_a_tenants_token_only_goes_to_coze() -> None:
+    from cozegate.coze.clients import CozeClients
+
+    made: list[str | None] = []
+    clients = CozeClients(object(), lambda token, url: made.append(url) or object(), {"https://api.coze.com"})  # type: ignore[arg-type]
+    clients.for_account("pat_x", "https://api.coze.com/")
+    with pytest.raises(PermissionError, match="not allowed"):
+        clients.for_account("pat_x", "https://evil.example")
+    assert made == ["https://api.coze.com/"]

@@ -56,7 +56,10 @@ class MessagePipeline:
         if await self._store.reply_for(event.tenant, event.dedup_key) is not None:
             return  # answered before a crash; its delivery event is already queued
         user_id = envelope.user_id or envelope.conversation_id
-        coze = self._coze.for_account(tenant.coze_token, tenant.coze_base_url)
+        try:
+            coze = self._coze.for_account(tenant.coze_token, tenant.coze_base_url)
+        except PermissionError as exc:
+            raise PermanentError(str(exc)) from None
         try:
             bot_id = bot_for(tenant, user_id, self._exposures)
         except LookupError as exc:

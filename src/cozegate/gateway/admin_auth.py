@@ -21,7 +21,14 @@ AdminHandler = Callable[[Request, str], Awaitable[Response]]
 UserHandler = Callable[[Request, Principal], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-ADMIN_TOKEN_PRINCIPAL = Principal(subject="admin-token", tenant=None, roles=frozenset({"admin"}))
+
+class _AdminTokenPrincipal(Principal):
+    @property
+    def actor(self) -> str:
+        return "admin-token"
+
+
+ADMIN_TOKEN_PRINCIPAL = _AdminTokenPrincipal(subject="admin-token", tenant=None, roles=frozenset({"admin"}))
 
 
 class ForbiddenError(Exception):
@@ -66,8 +73,8 @@ def request_id_of(request: Request) -> str:
 
 
 def tenant_allowed(principal: Principal, tenant: str) -> None:
-    """Raise ``ForbiddenError`` unless the caller may act for ``tenant`` (admins may act for all)."""
-    if "admin" not in principal.roles and principal.tenant != tenant:
+    """Raise ``ForbiddenError`` unless the caller may act for ``tenant`` (global admins may act for all)."""
+    if not principal.is_global_admin and principal.tenant != tenant:
         raise ForbiddenError("forbidden_tenant", f"this token may not read or change tenant {tenant!r}")
 
 
@@ -79,7 +86,8 @@ def _guard(auth: Authenticator, role: str, call: Callable[[Request, Principal], 
         except AuthError as exc:
             return error_response(401, exc.code, exc.message, rid, headers={"www-authenticate": "Bearer"})
         if not principal.has_role(role):
-            return error_response(403, "forbidden_role", f"this needs the {role!r} role", rid)
+            needs = "the admin role without a tenant claim" if role == "admin" else f"the {role!r} role"
+            return error_response(403, "forbidden_role", f"this needs {needs}", rid)
         try:
             return await call(request, principal)
         except ForbiddenError as exc:

@@ -72,7 +72,10 @@ def chat_routes(
         tenant = tenants().bot(tenant_name)
         if tenant is None:
             raise LookupError(f"no tenant named {tenant_name!r}")
-        coze = clients.for_account(tenant.coze_token, tenant.coze_base_url)
+        try:
+            coze = clients.for_account(tenant.coze_token, tenant.coze_base_url)
+        except PermissionError as exc:
+            return error_response(409, "tenant_misconfigured", str(exc), request_id_of(request))
         try:
             await limiter.check(tenant_name, principal.subject, tenant.chat_limits)
         except RateLimitedError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +21,10 @@ from typing import Any
 import httpx
 import jwt
 
+log = logging.getLogger(__name__)
+
 DEFAULT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+KEYS_MAX_AGE_SECONDS = 3600.0  # keys are re-read at least this often, so a revoked key stops verifying
 
 
 class AuthError(Exception):
@@ -41,10 +45,17 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the audit log names the caller."""
-        return self.subject
+        """How the audit log names the caller (``jwt:`` so no token subject can pass for the admin token)."""
+        return f"jwt:{self.subject}"
+
+    @property
+    def is_global_admin(self) -> bool:
+        """The admin role without a tenant: the whole gateway. With a tenant, an admin is a user of it."""
+        return "admin" in self.roles and self.tenant is None and self.workspace is None
 
     def has_role(self, role: str) -> bool:
+        if role == "admin":
+            return self.is_global_admin
         return role in self.roles or "admin" in self.roles
 
 
@@ -124,6 +135,8 @@ class JwtVerifier:
         if isinstance(roles, str):
             roles = roles.split()
         tenant, workspace = claims.get(self._tenant_claim), claims.get(self._workspace_claim)
+        if not str(claims["sub"]).strip():
+            raise AuthError("missing_claim", "the token's `sub` is empty")
         return Principal(
             subject=str(claims["sub"]),
             tenant=str(tenant) if tenant is not None else None,
@@ -134,10 +147,10 @@ class JwtVerifier:
     async def _key(self, kid: Any) -> jwt.PyJWK:
         if not isinstance(kid, str) or not kid:
             raise AuthError("unknown_key", "the token names no key (kid)")
+        stale = time.monotonic() - self._refreshed_at > KEYS_MAX_AGE_SECONDS
+        if self._jwks_url is not None and (kid not in self._keys or stale):
+            await self._refresh()  # unknown kid, or keys held too long: a key the IAM revoked must go
         key = self._keys.get(kid)
-        if key is None and self._jwks_url is not None:
-            await self._refresh()
-            key = self._keys.get(kid)
         if key is None:
             raise AuthError("unknown_key", f"no key {kid!r} is known; the IAM may have rotated, try again shortly")
         return key
@@ -154,11 +167,14 @@ class JwtVerifier:
                 self._keys = _parse_jwks(response.json())
             except (httpx.HTTPError, ValueError):
                 return  # keep the keys we have; the next unknown kid after the interval tries again
+            except Exception:
+                log.exception("the JWKS at %s could not be read; keeping the keys held", self._jwks_url)
 
 
-def _parse_jwks(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+def _parse_jwks(document: Any) -> dict[str, jwt.PyJWK]:
     keys: dict[str, jwt.PyJWK] = {}
-    for entry in document.get("keys", []):
+    entries = document.get("keys", []) if isinstance(document, dict) else []
+    for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not entry.get("kid") or entry.get("use", "sig") != "sig":
             continue
         try:

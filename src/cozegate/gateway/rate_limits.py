@@ -1,5 +1,6 @@
 """Token buckets for the chat proxy: per tenant and per user; in-process embedded, Redis when configured
-(one bucket shared by every replica, refilled by Redis's own clock)."""
+(one bucket shared by every replica, refilled by Redis's own clock). A request takes a token from
+the user's and the tenant's bucket together or from neither, so a refusal costs nothing."""
 
 from __future__ import annotations
 
@@ -23,9 +24,13 @@ class TenantLimits(Protocol):
     def user_burst(self) -> float | None: ...
 
 
+Bucket = tuple[str, float, float]  # key, rate (tokens per second), burst
+
+
 class TokenBuckets(Protocol):
-    async def take(self, key: str, rate: float, burst: float) -> float:
-        """Take one token: 0.0 if granted, else the seconds until one is available."""
+    async def take(self, buckets: list[Bucket]) -> tuple[int, float]:
+        """Take one token from every bucket, or from none: (-1, 0.0) when granted, else the index of the
+        first bucket that is short and the seconds until it has a token."""
 
 
 class MemoryTokenBuckets:
@@ -33,30 +38,43 @@ class MemoryTokenBuckets:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
         self._clock = clock
 
-    async def take(self, key: str, rate: float, burst: float) -> float:
+    async def take(self, buckets: list[Bucket]) -> tuple[int, float]:
         now = self._clock()
-        tokens, at = self._buckets.get(key, (burst, now))
-        tokens = min(burst, tokens + (now - at) * rate)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (1.0 - tokens) / rate
+        levels = []
+        for key, rate, burst in buckets:
+            tokens, at = self._buckets.get(key, (burst, now))
+            levels.append(min(burst, tokens + (now - at) * rate))
+        short = next((i for i, level in enumerate(levels) if level < 1.0), -1)
+        for (key, _, _), level in zip(buckets, levels, strict=True):
+            self._buckets[key] = (level - 1.0 if short < 0 else level, now)
+        if short < 0:
+            return -1, 0.0
+        return short, (1.0 - levels[short]) / buckets[short][1]
 
 
 _TAKE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return tostring(wait)
+local levels = {}
+local short = -1
+for i, key in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  levels[i] = math.min(burst, tokens + math.max(0, now - at) * rate)
+  if short < 0 and levels[i] < 1 then short = i end
+end
+for i, key in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local level = levels[i]
+  if short < 0 then level = level - 1 end
+  redis.call('HSET', key, 'tokens', tostring(level), 'at', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+end
+if short < 0 then return {-1, '0'} end
+local rate = tonumber(ARGV[2 * short - 1])
+return {short - 1, tostring((1 - levels[short]) / rate)}
 """
 
 
@@ -65,9 +83,11 @@ class RedisTokenBuckets:
         self._prefix = f"{prefix}rate:"
         self._take = client.register_script(_TAKE)
 
-    async def take(self, key: str, rate: float, burst: float) -> float:
-        digest = hashlib.sha256(key.encode()).hexdigest()[:32]  # no user id in a key name
-        return float(await self._take(keys=[self._prefix + digest], args=[rate, burst]))
+    async def take(self, buckets: list[Bucket]) -> tuple[int, float]:
+        keys = [self._prefix + hashlib.sha256(key.encode()).hexdigest()[:32] for key, _, _ in buckets]  # no ids
+        args = [value for _, rate, burst in buckets for value in (rate, burst)]
+        short, wait = await self._take(keys=keys, args=args)
+        return int(short), float(wait)
 
 
 class RateLimitedError(Exception):
@@ -92,9 +112,7 @@ class ChatRateLimiter:
         if limits is not None:
             user_rate, user_burst = limits.user_rate or user_rate, limits.user_burst or user_burst
             tenant_rate, tenant_burst = limits.tenant_rate or tenant_rate, limits.tenant_burst or tenant_burst
-        wait = await self._buckets.take(f"u\x1f{tenant}\x1f{user}", user_rate, user_burst)
-        if wait > 0:
-            raise RateLimitedError("user", wait)
-        wait = await self._buckets.take(f"t\x1f{tenant}", tenant_rate, tenant_burst)
-        if wait > 0:
-            raise RateLimitedError("tenant", wait)
+        buckets = [(f"u\x1f{tenant}\x1f{user}", user_rate, user_burst), (f"t\x1f{tenant}", tenant_rate, tenant_burst)]
+        short, wait = await self._buckets.take(buckets)  # both or neither: a refusal costs no token
+        if short >= 0:
+            raise RateLimitedError(("user", "tenant")[short], wait)

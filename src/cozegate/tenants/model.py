@@ -48,14 +48,31 @@ class SecretRef(BaseModel):
         return self.expires_at is None or self.expires_at.astimezone(UTC) > now
 
 
+TENANT_SECRET_ENV_PREFIX = "COZEGATE_TENANT_"  # noqa: S105 - a name prefix, not a secret
+
+
 class CozeAccess(BaseModel):
     """The tenant's own Coze account. Prefer ``env`` or ``file`` references: values never appear in logs
     or API output either way."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    token: SecretRef = Field(description="Personal access (or service) token of the tenant's Coze account.")
-    base_url: HttpUrl | None = Field(None, description="`https://api.coze.cn` for coze.cn; unset: the process's.")
+    token: SecretRef = Field(
+        description="Personal access (or service) token of the tenant's Coze account: a value, or an environment "
+        "variable named COZEGATE_TENANT_* (no files, and no other variable: the configuration must not be able to "
+        "send the process's own secrets to Coze)."
+    )
+    base_url: HttpUrl | None = Field(
+        None, description="`https://api.coze.cn` for coze.cn; unset: the process's. Only Coze's hosts are used."
+    )
+
+    @model_validator(mode="after")
+    def _only_tenant_secrets(self) -> CozeAccess:
+        if self.token.file is not None:
+            raise ValueError("coze.token: give a value or env (COZEGATE_TENANT_...), not a file")
+        if self.token.env is not None and not self.token.env.startswith(TENANT_SECRET_ENV_PREFIX):
+            raise ValueError(f"coze.token.env must start with {TENANT_SECRET_ENV_PREFIX}")
+        return self
 
 
 class ChatLimits(BaseModel):
