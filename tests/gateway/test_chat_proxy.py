@@ -4,6 +4,7 @@ continued, tenant isolation, rate limits and a client disconnect that cancels th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -160,4 +161,22 @@ def test_a_tenant_with_its_own_coze_account_and_limits(backend: Backend, key: Si
         assert shown.status_code == 409  # file source; the token never appears in any answer or log line
         assert "acme-pat-1234" not in server.logs()
     finally:
+        assert server.stop(), server.logs()
+
+
+def test_a_stream_that_ends_early_says_so_and_cancels_nothing(
+    backend: Backend, key: SigningKey, sim: SimServer
+) -> None:
+    server = start(backend, key, sim)
+    try:
+        sim.clear_requests()
+        sim.add_fault(kind="stream_cut", endpoint="chat.create", after_events=2, abort=False, count=1)
+        r = httpx.post(server.url + "/v1/chat", json={"message": "a b c d e f"}, headers=user(key), timeout=30)
+        relayed = events(r)
+        assert relayed[-1][0] == "error"
+        assert relayed[-1][1]["code"] == "stream_incomplete"
+        time.sleep(0.3)  # a cancel would have been sent right away
+        assert sim.requests("chat.cancel") == []
+    finally:
+        sim.clear_faults()
         assert server.stop(), server.logs()

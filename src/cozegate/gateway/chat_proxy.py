@@ -135,7 +135,7 @@ async def _relay(
     remember: _Remember | None,
 ) -> AsyncIterator[bytes]:
     chat_id: str | None = None
-    finished = False
+    finished = disconnected = False
     pieces: list[str] = []
     try:
         async for event in coze.chat_stream(
@@ -161,19 +161,26 @@ async def _relay(
             elif event.event in _ENDS_BADLY:
                 finished = True
                 asks_for_tool = event.event == ChatEventType.CONVERSATION_CHAT_REQUIRES_ACTION
-                reason = (
-                    "the bot asked for a client-side tool; use stream=false" if asks_for_tool else "the chat failed"
-                )
+                reason = "the bot asked for a client tool; use stream=false" if asks_for_tool else "the chat failed"
                 yield _sse("error", {"code": "chat_failed", "message": reason, "chat_id": chat_id})
+        if not finished:  # Coze closed the stream without saying how the chat ended
+            finished = True
+            message = "the answer stream ended before the chat completed; ask again"
+            yield _sse("error", {"code": "stream_incomplete", "message": message, "chat_id": chat_id})
     except CozeCallError as exc:
         finished = True
         yield _sse("error", {"code": "coze_failed", "message": str(exc), "chat_id": chat_id})
+    except (asyncio.CancelledError, GeneratorExit):
+        disconnected = True  # the client went away mid-stream
+        raise
     finally:
-        if not finished and chat_id is not None and coze_conversation is not None:  # the client went away
+        if disconnected and not finished and chat_id is not None and coze_conversation is not None:
             asyncio.get_running_loop().create_task(_cancel(coze, coze_conversation, chat_id))
         if remember is not None and remember.task is not None:
             with contextlib.suppress(BaseException):  # a cancelled relay leaves the (shielded) write running
                 await asyncio.shield(remember.task)  # stored before the response ends: the next chat finds it
+            if remember.task.done() and not remember.task.cancelled() and remember.task.exception() is not None:
+                log.warning("the conversation mapping was not stored: %s", remember.task.exception())
 
 
 async def _cancel(coze: CozeClient, conversation_id: str, chat_id: str) -> None:
