@@ -147,3 +147,37 @@ def test_a_tenants_token_only_goes_to_coze() -> None:
     with pytest.raises(PermissionError, match="not allowed"):
         clients.for_account("pat_x", "https://evil.example")
     assert made == ["https://api.coze.com/"]
+
+
+async def test_concurrent_changes_leave_the_newest_version_in_force(db: Any, backend: Backend) -> None:
+    from cozegate.tenants import TenantRegistry
+    from cozegate.tenants.database_source import TenantsDatabaseSource
+
+    applied: list[TenantRegistry] = []
+
+    async def audit(*_: Any) -> None:
+        return None
+
+    source = TenantsDatabaseSource(db, None, "unused", applied.append, audit)
+    await source.load(document(backend))
+    documents = [document(backend, **{f"t{i}": {"secrets": [{"value": backend.secret}]}}) for i in range(8)]
+    import asyncio
+
+    versions = await asyncio.gather(*(source.change(d, actor="a", request_id=None) for d in documents))
+    newest = max(versions)
+    assert source.status.version == str(newest)
+    assert applied[-1].names() == sorted(["default", f"t{versions.index(newest)}"])
+
+
+def test_a_workspace_belongs_to_one_tenant() -> None:
+    from cozegate.tenants import TenantRegistry
+
+    with pytest.raises(ValueError, match="listed by tenants a and b"):
+        TenantRegistry.from_document(
+            {
+                "tenants": {
+                    "a": {"secrets": [{"value": "x"}], "workspace_ids": ["ws"]},
+                    "b": {"secrets": [{"value": "x"}], "workspace_ids": ["ws"]},
+                }
+            }
+        )

@@ -48,6 +48,7 @@ class TenantsDatabaseSource:
         self._audit = audit
         self.status = ConfigStatus("database")
         self._version = 0
+        self._applying = asyncio.Lock()  # versions are applied one at a time, never an older after a newer
 
     async def load(self, seed: dict[str, Any] | None) -> TenantRegistry:
         """The newest stored version; with none yet, ``seed`` (the tenants file) becomes version 1."""
@@ -71,8 +72,10 @@ class TenantsDatabaseSource:
             self.status.last_error = {"at": time.time(), "version": None, "reason": reason_of(exc)}
             raise InvalidConfigError(reason_of(exc)) from None
         version = await self._store(document, actor, request_id)
-        self._apply(registry)
-        self._loaded(version, registry)
+        async with self._applying:
+            if version > self._version:  # a newer version may have arrived while this one was stored
+                self._apply(registry)
+                self._loaded(version, registry)
         if self._redis is not None:
             with contextlib.suppress(aioredis.RedisError):  # the other replicas' polling catches up
                 await self._redis.publish(self._channel, str(version))
@@ -80,6 +83,10 @@ class TenantsDatabaseSource:
 
     async def refresh(self) -> bool:
         """Load the newest version if it is newer than the one in force here."""
+        async with self._applying:
+            return await self._refresh()
+
+    async def _refresh(self) -> bool:
         row = await self._db.read(_newest)
         if row is None or row.version <= self._version:
             return False
@@ -102,7 +109,10 @@ class TenantsDatabaseSource:
         try:
             while True:
                 await asyncio.sleep(POLL_SECONDS)
-                await self.refresh()
+                try:
+                    await self.refresh()
+                except Exception:  # the database was away: try again next time, keep what is in force
+                    log.exception("could not read the tenants configuration; retrying in %.0f s", POLL_SECONDS)
         finally:
             if listening is not None:
                 listening.cancel()
@@ -115,9 +125,15 @@ class TenantsDatabaseSource:
                     await pubsub.subscribe(self._channel)
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
-                            await self.refresh()
+                            try:
+                                await self.refresh()
+                            except Exception:
+                                log.exception("could not apply an announced configuration; polling will")
             except aioredis.RedisError:
                 await asyncio.sleep(1.0)  # Redis is back soon, or polling carries on meanwhile
+            except Exception:
+                log.exception("the configuration announcements stopped; listening again")
+                await asyncio.sleep(1.0)
 
     async def _store(self, document: dict[str, Any], actor: str, request_id: str | None) -> int:
         text = json.dumps(document, ensure_ascii=False, sort_keys=True)

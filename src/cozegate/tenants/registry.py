@@ -99,6 +99,12 @@ class TenantRegistry:
 
     def __init__(self, tenants: Mapping[str, TenantConfig]) -> None:
         self._configs = dict(tenants)
+        claimed: dict[str, str] = {}
+        for name, config in sorted(self._configs.items()):
+            for workspace in config.workspace_ids:
+                if workspace in claimed:
+                    raise ValueError(f"workspace {workspace} is listed by tenants {claimed[workspace]} and {name}")
+                claimed[workspace] = name
         self._ingress = {name: _ingress(name, cfg) for name, cfg in tenants.items()}
         self._bots = {name: _bot(name, cfg) for name, cfg in tenants.items()}
 

@@ -90,12 +90,18 @@ class TenantsFileReloader:
         folder = self._path.parent
         async for changes in watchfiles.awatch(folder, stop_event=stop_event, debounce=200, step=50):
             if any(Path(changed).name == self._path.name for _, changed in changes):
-                await self.reload()
+                try:
+                    await self.reload()
+                except Exception:  # e.g. the audit write failed: the watch goes on
+                    log.exception("tenants file change could not be handled completely")
 
 
 def reason_of(exc: Exception) -> str:
-    if isinstance(exc, yaml.YAMLError):
-        return "not valid YAML: " + " ".join(str(exc).split())[:300]
+    if isinstance(exc, yaml.YAMLError):  # where, never the text (the broken line may hold a secret)
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or exc.__class__.__name__
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"not valid YAML{where}: {problem}"
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
     return f"{exc.__class__.__name__}: {exc}".splitlines()[0]
