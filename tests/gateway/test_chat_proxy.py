@@ -180,3 +180,29 @@ def test_a_stream_that_ends_early_says_so_and_cancels_nothing(
     finally:
         sim.clear_faults()
         assert server.stop(), server.logs()
+
+
+def test_conversations_belong_to_their_user_and_are_erased_with_them(
+    backend: Backend, key: SigningKey, sim: SimServer
+) -> None:
+    server = start(backend, key, sim)
+    try:
+        url = server.url + "/v1/chat"
+        first = events(httpx.post(url, json={"message": "hello"}, headers=user(key, sub="mei"), timeout=30))
+        conversation = first[-1][1]["conversation_id"]
+        again = {"message": "more", "conversation_id": conversation, "stream": False}
+        assert httpx.post(url, json=again, headers=user(key, sub="mei"), timeout=30).status_code == 200
+        stolen = httpx.post(url, json=again, headers=user(key, sub="omar"), timeout=30)
+        assert stolen.status_code == 404  # another user's conversation: not even its existence
+
+        sim.clear_requests()
+        admin = {"authorization": "Bearer test-admin-token"}
+        erased = httpx.post(
+            server.url + "/admin/privacy/erase", json={"tenant": "default", "user_id": "mei"}, headers=admin
+        ).json()
+        assert erased["coze_conversations_deleted"] == 1
+        assert len(sim.requests("conversations.delete")) == 1
+        fresh = httpx.post(url, json=again, headers=user(key, sub="mei"), timeout=30)
+        assert fresh.status_code == 200  # a new conversation under the old id: the erased one is gone
+    finally:
+        assert server.stop(), server.logs()

@@ -195,6 +195,8 @@ def _holdings(conn: Connection, tenant: str, user_id: str, records: list[dict[st
     candidates |= set(
         conn.execute(select(t.conversation_id).where(t.tenant == tenant, t.user_id == user_id).distinct()).scalars()
     )
+    m = coze_conversations.c  # conversations of the chat proxy, which keeps no transcript
+    candidates |= set(conn.execute(select(m.external_id).where(m.tenant == tenant, m.user_id == user_id)).scalars())
     own, shared = [], []
     event_ids = set(subject_events)
     for conversation in sorted(candidates):
@@ -207,6 +209,11 @@ def _holdings(conn: Connection, tenant: str, user_id: str, records: list[dict[st
             select(e.id, e.payload).where(e.tenant == tenant, e.ordering_key == f"{tenant}/{conversation}")
         ).all()
         speakers |= {_payload_fields(row.payload).get("user_id") for row in in_conversation}
+        speakers |= set(
+            conn.execute(
+                select(m.user_id).where(m.tenant == tenant, m.external_id == conversation, m.user_id.is_not(None))
+            ).scalars()
+        )
         if speakers <= {user_id, None}:
             own.append(conversation)
             event_ids |= {row.id for row in in_conversation}

@@ -66,7 +66,7 @@ class MessagePipeline:
             raise PermanentError(str(exc)) from None
         try:
             coze_conversation = await coze_conversation_for(
-                self._store, coze, event.tenant, envelope.conversation_id, bot_id
+                self._store, coze, event.tenant, envelope.conversation_id, bot_id, envelope.user_id
             )
             answer = await run_chat(
                 coze,

@@ -50,7 +50,16 @@ class ConversationStore:
         )
         return await self._db.read(lambda conn: conn.execute(stmt).scalar())
 
-    async def remember_conversation(self, tenant: str, external_id: str, coze_id: str, bot_id: str) -> str:
+    async def conversation_owner(self, tenant: str, external_id: str) -> tuple[bool, str | None]:
+        """(known, the user it belongs to, if recorded)."""
+        c = coze_conversations.c
+        stmt = select(c.user_id).where(c.tenant == tenant, c.external_id == external_id)
+        row = await self._db.read(lambda conn: conn.execute(stmt).first())
+        return (row is not None, row.user_id if row is not None else None)
+
+    async def remember_conversation(
+        self, tenant: str, external_id: str, coze_id: str, bot_id: str, user_id: str | None = None
+    ) -> str:
         """Store the mapping; if another writer stored one first, theirs wins and is returned."""
 
         def work(conn: Connection) -> str:
@@ -62,6 +71,7 @@ class ConversationStore:
                     "coze_conversation_id": coze_id,
                     "bot_id": bot_id,
                     "created_at": time.time(),
+                    "user_id": user_id,
                 },
             )
             stored = conn.execute(

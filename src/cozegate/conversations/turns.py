@@ -23,14 +23,14 @@ def bot_for(tenant: TenantBot, user_id: str, exposures: Exposures) -> str:
 
 
 async def coze_conversation_for(
-    store: ConversationStore, coze: CozeClient, tenant: str, external_id: str, bot_id: str
+    store: ConversationStore, coze: CozeClient, tenant: str, external_id: str, bot_id: str, user_id: str | None
 ) -> str:
     """The Coze conversation of an external one, created (once, even under races) on first use."""
     known = await store.coze_conversation(tenant, external_id)
     if known is not None:
         return known
     created = await coze.create_conversation(bot_id=bot_id)
-    return await store.remember_conversation(tenant, external_id, created.id, bot_id)
+    return await store.remember_conversation(tenant, external_id, created.id, bot_id, user_id)
 
 
 def outbound_text(text: str, mask_mode: str | None) -> str:

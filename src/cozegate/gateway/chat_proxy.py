@@ -86,12 +86,17 @@ def chat_routes(
         if body.stream and body.conversation_id is None:
             # a new conversation: Coze creates it with the chat (no extra round trip before the first byte);
             # its id becomes the conversation id the client continues with
-            remember = _Remember(conversations, tenant_name, bot_id)
+            remember = _Remember(conversations, tenant_name, bot_id, principal.subject)
             events = _relay(coze, bot_id, principal.subject, None, None, text, remember)
             return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
         external = body.conversation_id or f"proxy-{uuid.uuid4().hex}"
+        known, owner = await conversations.conversation_owner(tenant_name, external)
+        if body.conversation_id is not None and known and owner != principal.subject and not principal.is_global_admin:
+            raise LookupError(f"no conversation {external!r} of yours")  # another user's: not even its existence
         try:
-            coze_conversation = await coze_conversation_for(conversations, coze, tenant_name, external, bot_id)
+            coze_conversation = await coze_conversation_for(
+                conversations, coze, tenant_name, external, bot_id, principal.subject
+            )
         except CozeCallError as exc:
             return error_response(502, "coze_unavailable", str(exc), request_id_of(request))
         if not body.stream:
@@ -116,13 +121,14 @@ def chat_routes(
 class _Remember:
     """Store the mapping of a conversation Coze created during the chat, off the relay's path."""
 
-    def __init__(self, conversations: ConversationStore, tenant: str, bot_id: str) -> None:
-        self._conversations, self._tenant, self._bot_id = conversations, tenant, bot_id
+    def __init__(self, conversations: ConversationStore, tenant: str, bot_id: str, user_id: str) -> None:
+        self._conversations, self._tenant, self._bot_id, self._user = conversations, tenant, bot_id, user_id
         self.task: asyncio.Task[str] | None = None
 
     def start(self, coze_conversation: str) -> None:
         remember = self._conversations.remember_conversation
-        self.task = asyncio.create_task(remember(self._tenant, coze_conversation, coze_conversation, self._bot_id))
+        stored = remember(self._tenant, coze_conversation, coze_conversation, self._bot_id, self._user)
+        self.task = asyncio.create_task(stored)
 
 
 async def _relay(

@@ -16,8 +16,9 @@ class Variant(BaseModel):
 
 
 class Rollout(BaseModel):
-    """Gray release or A/B test. Order matters: each variant owns a fixed range of buckets, so raising the
-    weight of the last variant (the canary) only moves users into it, never between the others."""
+    """Gray release or A/B test. Variants own consecutive ranges of buckets in the declared order: with
+    two variants, raising the canary (the last) only moves users from the first into it; with more,
+    changing a weight shifts the ranges of the variants after it, so their users can move too."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -83,6 +83,8 @@ coze_conversations = Table(
     Column("coze_conversation_id", String(64), nullable=False),
     Column("bot_id", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("user_id", String(255)),  # who the conversation belongs to, when known
+    Index("ix_coze_conversations_user", "tenant", "user_id"),
 )
 
 transcript_messages = Table(
