@@ -3,7 +3,6 @@ stored, announced to every replica (two processes on PostgreSQL + Redis), audite
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +14,8 @@ from cozegate.tenants import new_standard_secret
 from tests.conftest import Backend
 from tests.support.inspect_db import audit_rows
 from tests.support.server import ServerProcess
-from tests.support.signing import event_body, standard_headers
 from tests.support.waiting import wait_for
+from tests.tenants.traffic import Traffic, post
 
 ADMIN = {"authorization": "Bearer test-admin-token"}
 
@@ -35,12 +34,6 @@ def replicas(backend: Backend) -> Iterator[list[ServerProcess]]:
         assert server.stop(), server.logs()
 
 
-def post(server: ServerProcess, tenant: str, secret: str, event_id: str) -> int:
-    body = event_body(event_id, "note")
-    headers = standard_headers(secret, body)
-    return httpx.post(f"{server.url}/webhooks/{tenant}", content=body, headers=headers, timeout=10).status_code
-
-
 def document(backend: Backend, **extra: Any) -> dict[str, Any]:
     return {"tenants": {"default": {"secrets": [{"value": backend.secret}]}, **extra}}
 
@@ -50,18 +43,7 @@ def test_a_change_on_one_replica_reaches_every_replica(replicas: list[ServerProc
     shown = httpx.get(first.url + "/admin/tenants", headers=ADMIN).json()
     assert shown["tenants"]["default"]["secrets"] == [{"value": "***"}]  # secrets never leave
 
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def traffic() -> None:
-        i = 0
-        while not stop.is_set():
-            statuses.append(post(last, "default", backend.secret, f"flow-{i}"))
-            i += 1
-
-    sender = threading.Thread(target=traffic)
-    sender.start()
-    try:
+    with Traffic(last, "default", backend.secret) as traffic:
         acme = new_standard_secret()
         changed = httpx.put(
             first.url + "/admin/tenants", json=document(backend, acme={"secrets": [{"value": acme}]}), headers=ADMIN
@@ -72,10 +54,7 @@ def test_a_change_on_one_replica_reaches_every_replica(replicas: list[ServerProc
         print(f"\nconverged on the other replica {1000 * (time.monotonic() - put_done):.0f} ms after the change")
         version = changed.json()["version"]
         assert all(httpx.get(s.url + "/admin/config", headers=ADMIN).json()["version"] == version for s in replicas)
-    finally:
-        stop.set()
-        sender.join()
-    assert set(statuses) == {200}  # the tenant that did not change served throughout
+    assert set(traffic.statuses) == {200}  # the tenant that did not change served throughout
 
     applied = [r for r in audit_rows(backend) if r["action"] == "config.apply"]
     assert [(r["actor"], r["target"]) for r in applied][-1] == ("admin-token", version)

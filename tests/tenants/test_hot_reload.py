@@ -3,7 +3,6 @@ ones are refused with the reason shown, and the last good configuration keeps se
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,8 @@ from cozegate.tenants import new_standard_secret
 from tests.conftest import Backend
 from tests.support.inspect_db import audit_rows
 from tests.support.server import ServerProcess
-from tests.support.signing import event_body, standard_headers
 from tests.support.waiting import wait_for
+from tests.tenants.traffic import Traffic, post
 
 ADMIN = {"authorization": "Bearer test-admin-token"}
 
@@ -37,12 +36,6 @@ def tenants_file(backend: Backend) -> Path:
 def write(backend: Backend, extra: dict[str, Any]) -> None:
     document = {"tenants": {"default": {"secrets": [{"value": backend.secret}]}, **extra}}
     tenants_file(backend).write_text(yaml.safe_dump(document))
-
-
-def post(server: ServerProcess, tenant: str, secret: str, event_id: str) -> int:
-    body = event_body(event_id, "note")
-    headers = standard_headers(secret, body)
-    return httpx.post(f"{server.url}/webhooks/{tenant}", content=body, headers=headers, timeout=10).status_code
 
 
 def config(server: ServerProcess) -> dict[str, Any]:
@@ -91,25 +84,11 @@ def test_an_invalid_change_is_refused_and_the_last_good_one_stays(
 
 
 def test_no_request_sees_a_half_applied_configuration(server: ServerProcess, backend: Backend) -> None:
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def traffic() -> None:
-        i = 0
-        while not stop.is_set():
-            statuses.append(post(server, "default", backend.secret, f"flow-{i}"))
-            i += 1
-
-    sender = threading.Thread(target=traffic)
-    sender.start()
-    try:
+    with Traffic(server, "default", backend.secret) as traffic:
         for round_ in range(20):  # rewrite the file over and over (half-written files included) while traffic flows
             extra = {f"t{round_}": {"secrets": [{"value": new_standard_secret()}]}} if round_ % 2 else {}
             write(backend, extra)
             time.sleep(0.1)
         wait_for(lambda: config(server)["tenants"] == ["default", "t19"], timeout=15)
-    finally:
-        stop.set()
-        sender.join()
-    assert len(statuses) > 20
-    assert set(statuses) == {200}
+    assert len(traffic.statuses) > 20
+    assert set(traffic.statuses) == {200}
