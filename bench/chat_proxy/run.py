@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,23 +36,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def direct(sim_url: str, clients: int, chats: int) -> dict[str, list[float]]:
-    from cozepy import AsyncCoze, AsyncTokenAuth, ChatEventType, Message
-
-    coze = AsyncCoze(auth=AsyncTokenAuth("test-token"), base_url=sim_url)
+async def closed_loop(clients: int, chats: int, chat: Callable[[int], AsyncIterator[bool]]) -> dict[str, list[float]]:
+    """Run ``clients`` concurrent loops of ``chats`` chats each; ``chat(n)`` yields, per event, whether it
+    carries a piece of the answer. Times to the first event, the first piece and the end."""
     times: dict[str, list[float]] = {"first_event": [], "first_piece": [], "total": []}
 
     async def client(n: int) -> None:
         for _ in range(chats):
             started = time.perf_counter()
             first_event = first_piece = None
-            stream = coze.chat.stream(
-                bot_id="bot-echo", user_id=f"u{n}", additional_messages=[Message.build_user_question_text(MESSAGE)]
-            )
-            async for event in stream:
+            async for is_piece in chat(n):
                 now = time.perf_counter() - started
                 first_event = first_event if first_event is not None else now
-                if event.event == ChatEventType.CONVERSATION_MESSAGE_DELTA and first_piece is None:
+                if is_piece and first_piece is None:
                     first_piece = now
             times["first_event"].append(first_event or 0.0)
             times["first_piece"].append(first_piece or 0.0)
@@ -61,32 +58,34 @@ async def direct(sim_url: str, clients: int, chats: int) -> dict[str, list[float
     return times
 
 
+async def direct(sim_url: str, clients: int, chats: int) -> dict[str, list[float]]:
+    from cozepy import AsyncCoze, AsyncTokenAuth, ChatEventType, Message
+
+    coze = AsyncCoze(auth=AsyncTokenAuth("test-token"), base_url=sim_url)
+    question = [Message.build_user_question_text(MESSAGE)]
+
+    async def chat(n: int) -> AsyncIterator[bool]:
+        async for event in coze.chat.stream(bot_id="bot-echo", user_id=f"u{n}", additional_messages=question):
+            yield event.event == ChatEventType.CONVERSATION_MESSAGE_DELTA
+
+    return await closed_loop(clients, chats, chat)
+
+
 async def through(gate_url: str, clients: int, chats: int) -> dict[str, list[float]]:
     import httpx
 
-    times: dict[str, list[float]] = {"first_event": [], "first_piece": [], "total": []}
     headers = {"authorization": f"Bearer {ADMIN}"}
+    body = {"message": MESSAGE, "tenant": "default"}
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=clients * 2)) as http:
 
-        async def client(n: int) -> None:
-            for _ in range(chats):
-                started = time.perf_counter()
-                first_event = first_piece = None
-                body = {"message": MESSAGE, "tenant": "default"}
-                async with http.stream("POST", gate_url + "/v1/chat", json=body, headers=headers) as response:
-                    assert response.status_code == 200, await response.aread()
-                    async for line in response.aiter_lines():
-                        now = time.perf_counter() - started
-                        if line.startswith("event:"):
-                            first_event = first_event if first_event is not None else now
-                            if line == "event: delta" and first_piece is None:
-                                first_piece = now
-                times["first_event"].append(first_event or 0.0)
-                times["first_piece"].append(first_piece or 0.0)
-                times["total"].append(time.perf_counter() - started)
+        async def chat(n: int) -> AsyncIterator[bool]:
+            async with http.stream("POST", gate_url + "/v1/chat", json=body, headers=headers) as response:
+                assert response.status_code == 200, await response.aread()
+                async for line in response.aiter_lines():
+                    if line.startswith("event:"):
+                        yield line == "event: delta"
 
-        await asyncio.gather(*(client(n) for n in range(clients)))
-    return times
+        return await closed_loop(clients, chats, chat)
 
 
 async def limiter_rate(redis_url: str | None) -> dict[str, float]:

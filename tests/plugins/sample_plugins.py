@@ -53,7 +53,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@plugin.tool
+@plugin.tool(deadline_seconds=2)  # long enough to start even on a loaded machine
 def spin(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")]) -> Count:
     """Sync work that never ends by itself: counts in a file until it is stopped."""
     path = _progress(marker)
@@ -64,7 +64,7 @@ def spin(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")]) -> Count:
         time.sleep(0.005)
 
 
-@plugin.tool
+@plugin.tool(deadline_seconds=2)  # long enough to start even on a loaded machine
 async def spin_async(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")]) -> Count:
     """Async work that never ends by itself."""
     path = _progress(marker)
@@ -75,7 +75,7 @@ async def spin_async(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")]) -> C
         await asyncio.sleep(0.005)
 
 
-@plugin.tool
+@plugin.tool(deadline_seconds=2)  # long enough to start even on a loaded machine
 def polite_spin(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")], ctx: ToolContext) -> Count:
     """Sync work that checks its context and stops itself when cancelled."""
     path = _progress(marker)
