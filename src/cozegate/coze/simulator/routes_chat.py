@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cozegate.coze.simulator.bots import BotReply
 from cozegate.coze.simulator.chat_flow import chat_error_event, chat_events, decide_turn, user_text_of
 from cozegate.coze.simulator.context import Simulator
 from cozegate.coze.simulator.dispatch import CozeRequest, Endpoint, JsonReply, Reply, StreamReply, body_stream_flag
 from cozegate.coze.simulator.envelopes import CozeCode, CozeError, bad_params, envelope
 from cozegate.coze.simulator.plugin_calls import call_plugin
-from cozegate.coze.simulator.records import ChatRecord
+from cozegate.coze.simulator.records import BotRecord, ChatRecord, MessageRecord
 from cozegate.coze.simulator.state import SimState
 
 MAX_ADDITIONAL_MESSAGES = 100
@@ -91,12 +92,26 @@ async def create_chat(call: CozeRequest, sim: Simulator) -> Reply:
             plugin, chat.user_text, bot_id=bot.id, conversation_id=conversation.id, logid=sim.ids.logid()
         )
     reply, outputs = decide_turn(state, chat, bot, plugin_call=plugin_call)
+    return _start_turn(state, chat, bot, reply, outputs, stream=stream, first_turn=True)
+
+
+def _start_turn(
+    state: SimState,
+    chat: ChatRecord,
+    bot: BotRecord,
+    reply: BotReply,
+    outputs: list[MessageRecord],
+    *,
+    stream: bool,
+    first_turn: bool,
+) -> Reply:
+    """Start the bot's turn: the Chat at once (ready after ``think_ms``), or its event stream."""
     if not stream:
         state.start_turn(chat, reply, outputs, bot.config.think_ms / 1000)
         return JsonReply(envelope(chat.to_coze()))
     state.start_turn(chat, reply, outputs, None)
     return StreamReply(
-        chat_events(state, chat, outputs, bot, first_turn=True),
+        chat_events(state, chat, outputs, bot, first_turn=first_turn),
         chat_error_event,
         on_close=lambda: state.finalize(chat),
     )
@@ -137,15 +152,8 @@ async def submit_tool_outputs(call: CozeRequest, sim: Simulator) -> Reply:
     bot = state.bot(chat.bot_id)
     reply, messages = decide_turn(state, chat, bot, tool_output=by_id[expected])
     chat.required_action = None
-    if call.field("stream", False) is not True:
-        state.start_turn(chat, reply, messages, bot.config.think_ms / 1000)
-        return JsonReply(envelope(chat.to_coze()))
-    state.start_turn(chat, reply, messages, None)
-    return StreamReply(
-        chat_events(state, chat, messages, bot, first_turn=False),
-        chat_error_event,
-        on_close=lambda: state.finalize(chat),
-    )
+    stream = call.field("stream", False) is True
+    return _start_turn(state, chat, bot, reply, messages, stream=stream, first_turn=False)
 
 
 ENDPOINTS = (
