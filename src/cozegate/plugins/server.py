@@ -91,7 +91,7 @@ class PluginServer:
         plugin_name, _, tool_name = scope["path"][len(PLUGINS_PREFIX) :].partition("/")
         plugin = self.plugins.get(plugin_name)
         if plugin is not None and tool_name in _DESCRIPTIONS and scope["method"] in ("GET", "HEAD"):
-            if plugin.allow_ips is not None and not _client_allowed(plugin, scope):
+            if not _client_allowed(plugin, scope):
                 body = error_bytes("ip_not_allowed", "this address may not read the plugin", request_id)
                 await send_answer(send, 403, body, request_id)
                 return
@@ -212,7 +212,7 @@ class PluginServer:
 
 
 def _authorize(plugin: Plugin, scope: Scope, headers: RawHeaders) -> None:
-    if plugin.allow_ips is not None and not _client_allowed(plugin, scope):
+    if not _client_allowed(plugin, scope):
         raise _Answer(403, "ip_not_allowed", "this address may not call the plugin", outcome="forbidden")
     if not isinstance(plugin.auth, TokenAuth):
         return
@@ -239,8 +239,11 @@ def _busy(code: str, message: str) -> _Answer:
 
 
 def _client_allowed(plugin: Plugin, scope: Scope) -> bool:
+    """True without an allow-list; with one, whether the calling address is on it."""
+    if plugin.allow_ips is None:
+        return True
     client = scope.get("client")
-    return plugin.allow_ips is not None and plugin.allow_ips.allows(client[0] if client else None)
+    return plugin.allow_ips.allows(client[0] if client else None)
 
 
 def _invalid_arguments(exc: pydantic.ValidationError) -> _Answer:
