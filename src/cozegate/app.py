@@ -265,8 +265,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     def apply_tenants(registry: TenantRegistry) -> None:
         components.tenants = registry  # one assignment: requests see the old or the new configuration
 
-    async def audit_config(version: str, details: dict[str, Any]) -> None:
-        await audit.record(actor="config:file", action="config.apply", target=version, details=details)
+    async def audit_config(actor: str, version: str, request_id: str | None, details: dict[str, Any]) -> None:
+        await audit.record(actor=actor, action="config.apply", target=version, request_id=request_id, details=details)
 
     buckets: TokenBuckets = (
         RedisTokenBuckets(redis, settings.redis_prefix) if redis is not None else MemoryTokenBuckets()
@@ -281,14 +281,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     reloader: TenantsFileReloader | None = None
     database_source: TenantsDatabaseSource | None = None
     if settings.tenants_source == "database":
-
-        async def audit_change(actor: str, version: str, request_id: str | None, details: dict[str, Any]) -> None:
-            await audit.record(
-                actor=actor, action="config.apply", target=version, request_id=request_id, details=details
-            )
-
         channel = f"{settings.redis_prefix}config"
-        database_source = TenantsDatabaseSource(db, redis, channel, apply_tenants, audit_change)
+        database_source = TenantsDatabaseSource(db, redis, channel, apply_tenants, audit_config)
     else:
         reloader = TenantsFileReloader(settings.resolved_tenants_file, apply_tenants, audit_config, tenants)
 

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -24,12 +24,11 @@ from cozegate.observability import metrics
 from cozegate.storage import Database
 from cozegate.storage.schema import tenant_config_versions
 from cozegate.tenants.registry import TenantRegistry
-from cozegate.tenants.reload import ConfigStatus, reason_of
+from cozegate.tenants.reload import Audit, ConfigStatus, reason_of
 
 log = logging.getLogger(__name__)
 
 Apply = Callable[[TenantRegistry], None]
-Audit = Callable[[str, str, str | None, dict[str, Any]], Awaitable[None]]  # actor, version, request id, details
 POLL_SECONDS = 5.0
 
 

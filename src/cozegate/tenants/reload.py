@@ -25,7 +25,7 @@ from cozegate.tenants.registry import TenantRegistry
 log = logging.getLogger(__name__)
 
 Apply = Callable[[TenantRegistry], None]
-Audit = Callable[[str, dict[str, Any]], Awaitable[None]]
+Audit = Callable[[str, str, str | None, dict[str, Any]], Awaitable[None]]  # actor, version, request id, details
 
 
 @dataclass
@@ -76,7 +76,8 @@ class TenantsFileReloader:
         self.status = ConfigStatus(self.status.source, version, time.time(), registry.names())
         metrics.CONFIG_RELOADS.labels("applied").inc()
         log.info("tenants configuration %s applied (was %s)", version, previous, extra={"tenants": registry.names()})
-        await self._audit(version, {"previous": previous, "tenants": registry.names(), "source": self.status.source})
+        details = {"previous": previous, "tenants": registry.names(), "source": self.status.source}
+        await self._audit("config:file", version, None, details)
         return True
 
     def _refuse(self, reason: str, version: str | None = None) -> bool:
