@@ -50,12 +50,12 @@ class ConversationStore:
         )
         return await self._db.read(lambda conn: conn.execute(stmt).scalar())
 
-    async def conversation_owner(self, tenant: str, external_id: str) -> tuple[bool, str | None]:
-        """(known, the user it belongs to, if recorded)."""
+    async def mapping(self, tenant: str, external_id: str) -> tuple[str, str | None] | None:
+        """The Coze conversation of an external one and the user it belongs to (if recorded), if mapped."""
         c = coze_conversations.c
-        stmt = select(c.user_id).where(c.tenant == tenant, c.external_id == external_id)
+        stmt = select(c.coze_conversation_id, c.user_id).where(c.tenant == tenant, c.external_id == external_id)
         row = await self._db.read(lambda conn: conn.execute(stmt).first())
-        return (row is not None, row.user_id if row is not None else None)
+        return (str(row.coze_conversation_id), row.user_id) if row is not None else None
 
     async def remember_conversation(
         self, tenant: str, external_id: str, coze_id: str, bot_id: str, user_id: str | None = None

@@ -90,12 +90,14 @@ def chat_routes(
             events = _relay(coze, bot_id, principal.subject, None, None, text, remember)
             return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
         external = body.conversation_id or f"proxy-{uuid.uuid4().hex}"
-        known, owner = await conversations.conversation_owner(tenant_name, external)
-        if body.conversation_id is not None and known and owner != principal.subject and not principal.is_global_admin:
+        mapped = await conversations.mapping(tenant_name, external) if body.conversation_id is not None else None
+        if mapped is not None and mapped[1] != principal.subject and not principal.is_global_admin:
             raise LookupError(f"no conversation {external!r} of yours")  # another user's: not even its existence
         try:
-            coze_conversation = await coze_conversation_for(
-                conversations, coze, tenant_name, external, bot_id, principal.subject
+            coze_conversation = (
+                mapped[0]
+                if mapped is not None
+                else await coze_conversation_for(conversations, coze, tenant_name, external, bot_id, principal.subject)
             )
         except CozeCallError as exc:
             return error_response(502, "coze_unavailable", str(exc), request_id_of(request))
