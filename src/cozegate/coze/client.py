@@ -255,6 +255,12 @@ class CozeClient:
             "bots.publish", lambda sdk: sdk.bots.publish(bot_id=bot_id, connector_ids=list(connector_ids))
         )
 
+    async def unpublish_bot(self, bot_id: str, connector_id: str, reason: str | None = None) -> None:
+        await self.call(
+            "bots.unpublish",
+            lambda sdk: sdk.bots.unpublish(bot_id=bot_id, connector_id=connector_id, unpublish_reason=reason),
+        )
+
     # -- knowledge and workflows ----------------------------------------------------------------
     async def list_datasets(self, space_id: str) -> list[Any]:
         async def op(sdk: AsyncCoze) -> list[Any]:

@@ -87,3 +87,51 @@ CONFIG_RELOADS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+
+BOT_TRANSITIONS = Counter(
+    "cozegate_bot_transitions",
+    "Bot lifecycle moves, by from-state, to-state and trigger.",
+    ["from_state", "to_state", "trigger"],
+    registry=REGISTRY,
+)
+
+PROBE_SECONDS = Histogram(
+    "cozegate_probe_duration_seconds",
+    "Health probe latency by check (canary chat, database, redis, reply_url).",
+    ["bot", "check"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+
+PROBE_FAILURES = Counter(
+    "cozegate_probe_failures", "Failed health checks, by bot and check.", ["bot", "check"], registry=REGISTRY
+)
+
+INCIDENTS = Counter(
+    "cozegate_incidents", "Health incidents opened, by bot and recovery action.", ["bot", "action"], registry=REGISTRY
+)
+
+INCIDENTS_OPEN = Gauge("cozegate_incidents_open", "Open health incidents, by bot.", ["bot"], registry=REGISTRY)
+
+TIME_TO_DETECT = Histogram(
+    "cozegate_incident_detect_seconds",
+    "From the last passing probe to the incident being opened.",
+    ["bot"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1800),
+    registry=REGISTRY,
+)
+
+TIME_TO_RECOVER = Histogram(
+    "cozegate_incident_recover_seconds",
+    "From an incident being opened to the probes that closed it.",
+    ["bot"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+
+ALERTS = Counter(
+    "cozegate_alerts",
+    "Alerts sent to chat webhooks, by channel kind and outcome.",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)

@@ -136,3 +136,68 @@ tenant_config_versions = Table(
     Column("actor", String(128), nullable=False),
     Column("request_id", String(64)),
 )
+
+# One row per managed bot: its lifecycle state and what a rollback returns to. ``revision`` makes
+# every change a compare-and-set, so replicas never apply two moves from the same state.
+bots = Table(
+    "bots",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("version", String(64)),
+    Column("coze_bot_id", String(64)),
+    Column("connectors", Text, nullable=False, default="[]"),
+    Column("replicas", Integer, nullable=False, default=1),
+    Column("previous", Text),  # JSON: what runs again if the transitional state rolls back
+    Column("stable", Text),  # JSON: the last version that passed health probes
+    Column("recovery", String(16), nullable=False),
+    Column("fallback_reply", Text, nullable=False),
+    Column("deadline_at", Float),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+bot_transitions = Table(
+    "bot_transitions",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("bot", String(64), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("version", String(64)),
+    Column("replicas", Integer, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("detail", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_bot_transitions_bot", "bot", "id"),
+)
+
+# At most one open incident per bot (a partial unique index), so replicas probing the same bot
+# open it once and alert once.
+health_incidents = Table(
+    "health_incidents",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("bot", String(64), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # open -> recovering -> closed
+    Column("reason", Text, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("action_result", Text),
+    Column("route", Text),  # JSON: how traffic is served while it is open (redirect or fallback)
+    Column("last_ok_at", Float),
+    Column("opened_at", Float, nullable=False),
+    Column("closed_at", Float),
+    Column("open_alert_at", Float),
+    Column("close_alert_at", Float),
+    Index(
+        "uq_health_incidents_open_bot",
+        "bot",
+        unique=True,
+        sqlite_where=text("closed_at IS NULL"),
+        postgresql_where=text("closed_at IS NULL"),
+    ),
+)

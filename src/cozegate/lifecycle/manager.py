@@ -1,0 +1,313 @@
+"""``LifecycleManager``: the commands (register, deploy, scale, terminate), the side effects that
+finish a transitional state, and the timeouts that roll one back.
+
+A command stores its move first (so a crash cannot lose it), then a background task runs the side
+effect and stores the outcome. After a restart ``resume()`` runs the side effect again (publishing,
+scaling and withdrawing are idempotent) or, past the deadline, rolls the state back. ``tick()``
+rolls back every transitional state whose deadline passed, whichever replica started it: the
+compare-and-set on the bot's revision lets exactly one replica win each move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from cozegate.lifecycle.actuator import Actuator
+from cozegate.lifecycle.hooks import LifecycleHooks
+from cozegate.lifecycle.model import DEFAULT_FALLBACK, BotRecord, Recovery, Release, Transition
+from cozegate.lifecycle.states import TRANSITIONAL, BotState, Trigger, next_state
+from cozegate.lifecycle.store import BotStore
+from cozegate.observability import metrics
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "lifecycle"
+CLEANUP_SECONDS = 10.0
+
+
+class BotNotFoundError(LookupError):
+    code = "bot_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no bot named {name!r}; create it first (PUT /admin/bots/{name} or `cozegate bots create`)")
+
+
+class ConcurrentChangeError(RuntimeError):
+    code = "concurrent_change"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"bot {name!r} was changed by someone else at the same moment; read it and try again")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds a transitional state may last before it is rolled back."""
+
+    deploying: float = 90.0
+    scaling: float = 120.0
+    terminating: float = 60.0
+
+    def of(self, state: BotState) -> float:
+        return {BotState.DEPLOYING: self.deploying, BotState.SCALING: self.scaling}.get(state, self.terminating)
+
+
+_OUTCOMES = {
+    BotState.DEPLOYING: (Trigger.DEPLOYED, Trigger.DEPLOY_FAILED),
+    BotState.SCALING: (Trigger.SCALED, Trigger.SCALE_FAILED),
+    BotState.TERMINATING: (Trigger.TERMINATED, Trigger.TERMINATE_FAILED),
+}
+
+
+class LifecycleManager:
+    def __init__(
+        self,
+        store: BotStore,
+        actuator: Actuator,
+        *,
+        timeouts: Timeouts | None = None,
+        hooks: LifecycleHooks | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.hooks = hooks or LifecycleHooks()
+        self.timeouts = timeouts or Timeouts()
+        self._actuator = actuator
+        self._clock = clock
+        self._drives: dict[str, asyncio.Task[None]] = {}
+
+    # -- commands -------------------------------------------------------------------------------
+    async def register(
+        self,
+        name: str,
+        tenant: str,
+        *,
+        recovery: Recovery = Recovery.CIRCUIT_BREAK,
+        fallback_reply: str = DEFAULT_FALLBACK,
+        actor: str,
+    ) -> BotRecord:
+        """Create the bot (``pending``) or update how it recovers; the same definition again changes nothing."""
+        existing = await self.store.get(name)
+        now = self._clock()
+        if existing is None:
+            bot = BotRecord(
+                name, tenant, BotState.PENDING, None, 1, None, None, recovery, fallback_reply, None, 1, now, now
+            )
+            if await self.store.create(bot, actor):
+                log.info("bot %s created for tenant %s", name, tenant, extra={"actor": actor})
+                return bot
+            existing = await self.store.get(name)
+            assert existing is not None
+        if existing.tenant != tenant:
+            raise ValueError(f"bot {name!r} belongs to tenant {existing.tenant!r}; bots do not move between tenants")
+        if (existing.recovery, existing.fallback_reply) == (recovery, fallback_reply):
+            return existing
+        changed = existing.moved(recovery=recovery, fallback_reply=fallback_reply, updated_at=now)
+        if not await self.store.save(changed, existing.revision):
+            raise ConcurrentChangeError(name)
+        return changed.moved(revision=existing.revision + 1)
+
+    async def deploy(self, name: str, release: Release, *, actor: str) -> BotRecord:
+        """Publish ``release``; deploying the version that is already live (or on its way) is a no-op."""
+        bot = await self.require(name)
+        if bot.state in (BotState.DEPLOYING, BotState.RUNNING, BotState.SCALING) and _same(bot.release, release):
+            return bot
+        previous = (
+            replace(bot.release, replicas=bot.replicas) if bot.state == BotState.RUNNING and bot.release else None
+        )
+        moved = await self._move(
+            bot, Trigger.DEPLOY, actor, release=replace(release, replicas=bot.replicas), previous=previous
+        )
+        self._start_drive(moved)
+        return moved
+
+    async def scale(self, name: str, replicas: int, *, actor: str) -> BotRecord:
+        if replicas < 0:
+            raise ValueError("replicas must be 0 or more")
+        bot = await self.require(name)
+        if bot.state in (BotState.RUNNING, BotState.SCALING) and bot.replicas == replicas:
+            return bot
+        previous = replace(bot.release, replicas=bot.replicas) if bot.release else None
+        moved = await self._move(bot, Trigger.SCALE, actor, replicas=replicas, previous=previous)
+        self._start_drive(moved)
+        return moved
+
+    async def terminate(self, name: str, *, actor: str) -> BotRecord:
+        """Withdraw the bot from its channels; terminating a terminated (or terminating) bot is a no-op."""
+        bot = await self.require(name)
+        if bot.state in (BotState.TERMINATING, BotState.TERMINATED):
+            return bot
+        self._cancel_drive(name)
+        moved = await self._move(bot, Trigger.TERMINATE, actor, previous=None)
+        self._start_drive(moved)
+        return moved
+
+    async def mark_stable(self, name: str) -> None:
+        """The health prober saw the running release answer: remember it as the one to roll back to."""
+        bot = await self.store.get(name)
+        if bot is None or bot.state != BotState.RUNNING or bot.release is None or _same(bot.stable, bot.release):
+            return
+        await self.store.save(bot.moved(stable=bot.release, updated_at=self._clock()), bot.revision)
+
+    # -- deadlines and restarts -----------------------------------------------------------------
+    async def tick(self) -> list[BotRecord]:
+        """Roll back every transitional state past its deadline; returns the bots that moved."""
+        moved = []
+        now = self._clock()
+        for bot in await self.store.in_transition():
+            if bot.deadline_at is not None and bot.deadline_at <= now:
+                self._cancel_drive(bot.name)
+                timeout = self.timeouts.of(bot.state)
+                after = await self._roll_back(
+                    bot, Trigger.TIMED_OUT, f"{bot.state.value} took longer than {timeout:g} s"
+                )
+                if after is not None:
+                    moved.append(after)
+        return moved
+
+    async def resume(self) -> None:
+        """At start: finish what a stopped process left in a transitional state, or roll it back."""
+        rolled_back = await self.tick()
+        for bot in await self.store.in_transition():
+            log.info("bot %s was %s when the last process stopped: carrying on", bot.name, bot.state.value)
+            self._start_drive(bot)
+        for bot in rolled_back:
+            log.warning("bot %s: rolled back to %s after a restart past its deadline", bot.name, bot.state.value)
+
+    async def supervise(self, interval: float = 1.0) -> None:
+        """Run ``tick`` forever (a background task of the server)."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("lifecycle deadline check failed; retrying in %.0f s", interval)
+            await asyncio.sleep(interval)
+
+    async def settled(self, name: str) -> BotRecord:
+        """Wait until the bot is out of its transitional state (callers bound the wait)."""
+        while True:
+            bot = await self.require(name)
+            if bot.state not in TRANSITIONAL:
+                return bot
+            await asyncio.sleep(0.02)
+
+    def drives(self) -> dict[str, asyncio.Task[None]]:
+        """The side effects running in this process, by bot (a snapshot)."""
+        return dict(self._drives)
+
+    async def close(self) -> None:
+        for name in list(self._drives):
+            self._cancel_drive(name)
+
+    # -- internals ------------------------------------------------------------------------------
+    async def require(self, name: str) -> BotRecord:
+        bot = await self.store.get(name)
+        if bot is None:
+            raise BotNotFoundError(name)
+        return bot
+
+    async def _move(
+        self, bot: BotRecord, trigger: Trigger, actor: str, detail: str | None = None, **changes: object
+    ) -> BotRecord:
+        """Store one legal move (raises ``IllegalTransitionError`` / ``ConcurrentChangeError``) and fire hooks."""
+        target = next_state(bot.state, trigger, has_previous_version=bot.previous is not None)
+        now = self._clock()
+        deadline = now + self.timeouts.of(target) if target in TRANSITIONAL else None
+        moved = bot.moved(state=target, deadline_at=deadline, updated_at=now, **changes)
+        transition = Transition(bot.name, bot.state, target, trigger, actor, now, moved.version, moved.replicas, detail)
+        if not await self.store.save(moved, bot.revision, transition):
+            raise ConcurrentChangeError(bot.name)
+        moved = moved.moved(revision=bot.revision + 1)
+        metrics.BOT_TRANSITIONS.labels(bot.state.value, target.value, trigger.value).inc()
+        log.info(
+            "bot %s: %s -> %s (%s)", bot.name, bot.state.value, target.value, trigger.value, extra={"actor": actor}
+        )
+        await self.hooks.fire(replace(transition, record=moved))
+        return moved
+
+    def _start_drive(self, bot: BotRecord) -> None:
+        if bot.state not in TRANSITIONAL:
+            return
+        self._cancel_drive(bot.name)
+        task = asyncio.create_task(self._drive(bot), name=f"lifecycle-{bot.name}")
+        self._drives[bot.name] = task
+        task.add_done_callback(lambda t: self._drives.pop(bot.name, None) if self._drives.get(bot.name) is t else None)
+
+    def _cancel_drive(self, name: str) -> None:
+        task = self._drives.pop(name, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _drive(self, bot: BotRecord) -> None:
+        """Run the side effect of the bot's transitional state and store its outcome."""
+        succeeded, failed = _OUTCOMES[bot.state]
+        assert bot.deadline_at is not None
+        try:
+            async with asyncio.timeout(max(bot.deadline_at - self._clock(), 0.0)):
+                detail = await self._side_effect(bot)
+        except TimeoutError:
+            return  # ``tick`` rolls it back: one place decides timeouts, on the shared clock
+        except Exception as exc:
+            log.warning("bot %s: %s failed: %s", bot.name, bot.state.value, exc)
+            current = await self._same_episode(bot)
+            if current is not None:
+                await self._roll_back(current, failed, f"{exc.__class__.__name__}: {exc}")
+            return
+        current = await self._same_episode(bot)
+        if current is None:  # terminated or rolled back meanwhile: that move stands
+            return
+        with contextlib.suppress(ConcurrentChangeError):
+            await self._move(current, succeeded, SYSTEM_ACTOR, detail, previous=None)
+
+    async def _same_episode(self, bot: BotRecord) -> BotRecord | None:
+        """The bot as stored now, if it is still in the transitional state this drive started from (an
+        unrelated change such as a new recovery policy only bumps the revision)."""
+        current = await self.store.get(bot.name)
+        if current is None or (current.state, current.deadline_at) != (bot.state, bot.deadline_at):
+            return None
+        return current
+
+    async def _side_effect(self, bot: BotRecord) -> str | None:
+        if bot.state == BotState.DEPLOYING:
+            assert bot.release is not None
+            published = await self._actuator.publish(bot.tenant, bot.release)
+            return f"published to {', '.join(bot.release.connectors)} (Coze version {published})"
+        if bot.state == BotState.SCALING:
+            await self._actuator.scale(bot, bot.replicas)
+            return f"{bot.replicas} replicas"
+        if bot.release is not None:
+            await self._actuator.withdraw(bot.tenant, bot.release)
+            return f"withdrawn from {', '.join(bot.release.connectors)}"
+        return "nothing was published"
+
+    async def _roll_back(self, bot: BotRecord, trigger: Trigger, detail: str) -> BotRecord | None:
+        """Undo what the transitional state may have done, then move back (None if another replica did)."""
+        changes: dict[str, object] = {"previous": None}
+        try:
+            async with asyncio.timeout(CLEANUP_SECONDS):
+                if bot.state == BotState.DEPLOYING and bot.release is not None:
+                    replaced = bot.previous is not None and bot.previous.coze_bot_id == bot.release.coze_bot_id
+                    if not replaced:  # a bot of its own: take it off the channels again
+                        await self._actuator.withdraw(bot.tenant, bot.release)
+                elif bot.state == BotState.SCALING and bot.previous is not None:
+                    await self._actuator.scale(bot, bot.previous.replicas)
+        except Exception as exc:
+            detail = f"{detail}; clean-up failed: {exc.__class__.__name__}: {exc}"
+        if bot.state == BotState.DEPLOYING and bot.previous is not None:
+            changes["release"] = bot.previous
+        if bot.state == BotState.SCALING and bot.previous is not None:
+            changes["replicas"] = bot.previous.replicas
+        try:
+            return await self._move(bot, trigger, SYSTEM_ACTOR, detail, **changes)
+        except ConcurrentChangeError:
+            return None
+
+
+def _same(a: Release | None, b: Release | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.version, a.coze_bot_id, tuple(a.connectors)) == (b.version, b.coze_bot_id, tuple(b.connectors))

@@ -1,0 +1,139 @@
+"""``BotStore``: managed bots and their history in the database. Every move is a compare-and-set on
+``revision`` written together with its history row, so two replicas never both move a bot from the
+same state, and the history holds exactly the moves that happened."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from cozegate.lifecycle.model import BotRecord, Recovery, Release, Transition
+from cozegate.lifecycle.states import TRANSITIONAL, BotState, Trigger
+from cozegate.storage import Database
+from cozegate.storage.schema import bot_transitions, bots
+
+
+def _record(row: Row[Any]) -> BotRecord:
+    m = row._mapping
+    release = None
+    if m["coze_bot_id"] is not None and m["version"] is not None:
+        release = Release(m["version"], m["coze_bot_id"], tuple(json.loads(m["connectors"])), m["replicas"])
+    return BotRecord(
+        name=m["name"],
+        tenant=m["tenant"],
+        state=BotState(m["state"]),
+        release=release,
+        replicas=m["replicas"],
+        previous=Release.from_json(m["previous"]),
+        stable=Release.from_json(m["stable"]),
+        recovery=Recovery(m["recovery"]),
+        fallback_reply=m["fallback_reply"],
+        deadline_at=m["deadline_at"],
+        revision=m["revision"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _columns(bot: BotRecord) -> dict[str, Any]:
+    return {
+        "tenant": bot.tenant,
+        "state": bot.state.value,
+        "version": bot.version,
+        "coze_bot_id": bot.coze_bot_id,
+        "connectors": json.dumps(list(bot.release.connectors) if bot.release else []),
+        "replicas": bot.replicas,
+        "previous": bot.previous.to_json() if bot.previous else None,
+        "stable": bot.stable.to_json() if bot.stable else None,
+        "recovery": bot.recovery.value,
+        "fallback_reply": bot.fallback_reply,
+        "deadline_at": bot.deadline_at,
+        "updated_at": bot.updated_at,
+    }
+
+
+class BotStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, name: str) -> BotRecord | None:
+        def work(conn: Connection) -> BotRecord | None:
+            row = conn.execute(select(bots).where(bots.c.name == name)).first()
+            return _record(row) if row is not None else None
+
+        return await self._db.read(work)
+
+    async def all(self, tenant: str | None = None) -> list[BotRecord]:
+        stmt = select(bots).order_by(bots.c.name)
+        if tenant is not None:
+            stmt = stmt.where(bots.c.tenant == tenant)
+        return await self._db.read(lambda conn: [_record(r) for r in conn.execute(stmt)])
+
+    async def in_transition(self) -> list[BotRecord]:
+        stmt = select(bots).where(bots.c.state.in_([s.value for s in TRANSITIONAL])).order_by(bots.c.name)
+        return await self._db.read(lambda conn: [_record(r) for r in conn.execute(stmt)])
+
+    async def create(self, bot: BotRecord, actor: str) -> bool:
+        """Insert a new bot (state ``pending``); False if the name is taken."""
+
+        def work(conn: Connection) -> bool:
+            if conn.execute(select(bots.c.name).where(bots.c.name == bot.name)).first() is not None:
+                return False
+            conn.execute(
+                insert(bots).values(name=bot.name, revision=bot.revision, created_at=bot.created_at, **_columns(bot))
+            )
+            return True
+
+        return await self._db.write(work)
+
+    async def save(self, bot: BotRecord, expected_revision: int, transition: Transition | None = None) -> bool:
+        """Write ``bot`` if nobody changed it since ``expected_revision`` (with its history row); False otherwise."""
+
+        def work(conn: Connection) -> bool:
+            stmt = (
+                update(bots)
+                .where(bots.c.name == bot.name, bots.c.revision == expected_revision)
+                .values(revision=expected_revision + 1, **_columns(bot))
+            )
+            if conn.execute(stmt).rowcount != 1:
+                return False
+            if transition is not None:
+                conn.execute(
+                    insert(bot_transitions).values(
+                        bot=transition.bot,
+                        from_state=transition.from_state.value,
+                        to_state=transition.to_state.value,
+                        trigger=transition.trigger.value,
+                        version=transition.version,
+                        replicas=transition.replicas,
+                        actor=transition.actor,
+                        detail=transition.detail,
+                        at=transition.at,
+                    )
+                )
+            return True
+
+        return await self._db.write(work)
+
+    async def history(self, name: str, limit: int = 100) -> list[Transition]:
+        stmt = select(bot_transitions).where(bot_transitions.c.bot == name).order_by(bot_transitions.c.id).limit(limit)
+
+        def work(conn: Connection) -> list[Transition]:
+            return [
+                Transition(
+                    bot=r.bot,
+                    from_state=BotState(r.from_state),
+                    to_state=BotState(r.to_state),
+                    trigger=Trigger(r.trigger),
+                    actor=r.actor,
+                    at=r.at,
+                    version=r.version,
+                    replicas=r.replicas,
+                    detail=r.detail,
+                )
+                for r in conn.execute(stmt)
+            ]
+
+        return await self._db.read(work)
