@@ -33,6 +33,7 @@ from cozegate.coze import COZE_CN, COZE_COM, CozeClient, CozeCredentials, CozeRe
 from cozegate.coze.clients import CozeClients
 from cozegate.gateway.admin_auth import Authenticator
 from cozegate.gateway.admin_routes import admin_routes
+from cozegate.gateway.bot_routes import bot_routes
 from cozegate.gateway.chat_proxy import chat_routes
 from cozegate.gateway.config_routes import config_routes
 from cozegate.gateway.conversation_routes import conversation_routes
@@ -42,11 +43,17 @@ from cozegate.gateway.rate_limits import ChatRateLimiter, MemoryTokenBuckets, Re
 from cozegate.gateway.request_context import RequestIdMiddleware
 from cozegate.gateway.rollout_routes import rollout_routes
 from cozegate.health import health_routes
+from cozegate.health.alerts import Alerter
+from cozegate.health.incidents import IncidentStore
+from cozegate.health.probe_targets import dependency_checks
+from cozegate.health.prober import HealthProber, ProberSettings
+from cozegate.health.routing import HealthRouting
 from cozegate.inbox import EventHandlers, Inbox, InboxStore, RetryPolicy, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
 from cozegate.inbox.fast_dedup import FastDedup, MemoryFastDedup, RedisFastDedup
 from cozegate.inbox.loading import load_handlers, load_object
 from cozegate.ingress import WebhookEndpoint, is_webhook_path
+from cozegate.lifecycle import BotRecord, BotStore, CozeActuator, LifecycleManager, Timeouts
 from cozegate.observability.metrics_route import metrics_routes
 from cozegate.plugins import LocalTools, Plugin
 from cozegate.plugins.server import PluginServer, is_plugin_path
@@ -79,6 +86,8 @@ class Components:
     plugins: PluginServer
     contexts: ContextStore
     privacy: SubjectRights
+    lifecycle: LifecycleManager
+    prober: HealthProber
     accepting: bool = field(default=False)
 
 
@@ -221,12 +230,13 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     contexts = ContextStore(db, context_cache)
     pseudonym_key = settings.resolved_pseudonym_key(create=True)
 
-    async def delete_at_coze(tenant: str, conversation_id: str) -> None:
+    def coze_for(tenant: str) -> CozeClient:
+        """The Coze client of the tenant's account (the process's own if it brings none)."""
         bot = components.tenants.bot(tenant)
-        client = coze
-        if bot is not None:
-            client = coze_clients.for_account(bot.coze_token, bot.coze_base_url)
-        await client.delete_conversation(conversation_id)
+        return coze if bot is None else coze_clients.for_account(bot.coze_token, bot.coze_base_url)
+
+    async def delete_at_coze(tenant: str, conversation_id: str) -> None:
+        await coze_for(tenant).delete_conversation(conversation_id)
 
     privacy = SubjectRights(
         db,
@@ -237,7 +247,40 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     )
     reply_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     exposures = Exposures()
-    pipeline = MessagePipeline(conversations, coze_clients, lambda: components.tenants, inbox, tools, exposures)
+    routing = HealthRouting()
+    pipeline = MessagePipeline(
+        conversations, coze_clients, lambda: components.tenants, inbox, tools, exposures, routing
+    )
+    actuator = CozeActuator(coze_for)
+    lifecycle = LifecycleManager(
+        BotStore(db),
+        actuator,
+        timeouts=Timeouts(
+            deploying=settings.lifecycle_deploy_timeout_seconds,
+            scaling=settings.lifecycle_scale_timeout_seconds,
+            terminating=settings.lifecycle_terminate_timeout_seconds,
+        ),
+    )
+    incidents = IncidentStore(db)
+
+    async def republish(bot: BotRecord) -> str | None:
+        assert bot.release is not None
+        return await actuator.publish(bot.tenant, bot.release)
+
+    prober = HealthProber(
+        lifecycle,
+        incidents,
+        coze_for,
+        dependency_checks(db, redis, reply_http, lambda: components.tenants),
+        Alerter(settings.alert_webhooks, reply_http),
+        routing,
+        ProberSettings(
+            interval=settings.health_probe_interval_seconds,
+            threshold=settings.health_failure_threshold,
+            timeout=settings.health_probe_timeout_seconds,
+        ),
+        republish=republish,
+    )
     delivery = ReplyDelivery(conversations, lambda: components.tenants, reply_http)
     if "message_create" not in all_handlers.event_types():  # a user's own handler replaces the pipeline
         all_handlers.add("message_create", pipeline.handle_message)
@@ -260,6 +303,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         plugins=plugins,
         contexts=contexts,
         privacy=privacy,
+        lifecycle=lifecycle,
+        prober=prober,
     )
 
     def apply_tenants(registry: TenantRegistry) -> None:
@@ -313,7 +358,12 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             await store.release_all_leases(time.time())
         await inbox.start()
         workers.start()
-        retention = asyncio.create_task(enforce_retention(), name="retention")
+        await lifecycle.resume()
+        background = [
+            asyncio.create_task(enforce_retention(), name="retention"),
+            asyncio.create_task(lifecycle.supervise(), name="lifecycle-deadlines"),
+            asyncio.create_task(prober.run(), name="health-prober"),
+        ]
         stop_watching = asyncio.Event()
         if database_source is not None:
             watching = asyncio.create_task(database_source.follow(), name="tenants-database-follow")
@@ -335,7 +385,9 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             yield
         finally:
             components.accepting = False
-            retention.cancel()
+            for task in background:
+                task.cancel()
+            await lifecycle.close()
             stop_watching.set()
             watching.cancel()
             await workers.stop(settings.shutdown_grace_seconds)
@@ -359,7 +411,10 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *privacy_routes(privacy, auth, purge=purge_now),
             *rollout_routes(lambda: components.tenants, exposures, auth),
             *config_routes(reloader, database_source, auth),
-            *chat_routes(conversations, coze_clients, lambda: components.tenants, exposures, limiter, auth, tools),
+            *chat_routes(
+                conversations, coze_clients, lambda: components.tenants, exposures, limiter, auth, tools, routing
+            ),
+            *bot_routes(lifecycle, incidents, audit, auth),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from cozegate.cli import audit, dlq, plugins, privacy, webhook
+from cozegate.cli import audit, bots, dlq, plugins, privacy, webhook
 from cozegate.cli.logging_setup import setup_logging
 from cozegate.cli.sim import sim
 from cozegate.settings import Settings
@@ -24,6 +24,7 @@ app.add_typer(webhook.app, name="webhook")
 app.add_typer(plugins.app, name="plugins")
 app.add_typer(audit.app, name="audit")
 app.add_typer(privacy.app, name="privacy")
+app.add_typer(bots.app, name="bots")
 app.command()(sim)
 
 

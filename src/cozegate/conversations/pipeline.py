@@ -17,16 +17,20 @@ from collections.abc import Callable
 
 from cozegate.conversations.store import ConversationStore, Turn
 from cozegate.conversations.turns import bot_for, coze_conversation_for, outbound_text
-from cozegate.coze import CozeCallError, ToolRunner, run_chat
+from cozegate.coze import CozeCallError, CozeClient, ToolRunner, run_chat
+from cozegate.coze.chat_runner import ChatAnswer
 from cozegate.coze.clients import CozeClients
+from cozegate.health.routing import HealthRouting
 from cozegate.inbox import INTERNAL_EVENT_PREFIX, Event, Inbox, NewEvent, PermanentError
 from cozegate.ingress.envelope import EventEnvelope
 from cozegate.rollout import Exposures
 from cozegate.tenants import TenantRegistry
+from cozegate.tenants.registry import TenantBot
 
 log = logging.getLogger(__name__)
 
 REPLY_EVENT = INTERNAL_EVENT_PREFIX + "reply"
+FALLBACK_CHAT_ID = "cozegate-fallback"  # stored as the chat id of a turn answered by a bot's fallback reply
 
 
 class MessagePipeline:
@@ -38,6 +42,7 @@ class MessagePipeline:
         inbox: Inbox,
         tools: ToolRunner | None = None,
         exposures: Exposures | None = None,
+        routing: HealthRouting | None = None,
     ) -> None:
         self._store = store
         self._coze = coze
@@ -45,6 +50,7 @@ class MessagePipeline:
         self._inbox = inbox
         self._tools = tools
         self._exposures = exposures or Exposures()
+        self._routing = routing or HealthRouting()
 
     async def handle_message(self, event: Event) -> None:
         envelope = EventEnvelope.model_validate_json(event.payload_text)
@@ -61,33 +67,22 @@ class MessagePipeline:
         except PermissionError as exc:
             raise PermanentError(str(exc)) from None
         try:
-            bot_id = bot_for(tenant, user_id, self._exposures)
+            bot_id, fallback = self._routing.route(bot_for(tenant, user_id, self._exposures))
         except LookupError as exc:
             raise PermanentError(str(exc)) from None
-        try:
-            coze_conversation = await coze_conversation_for(
-                self._store, coze, event.tenant, envelope.conversation_id, bot_id, envelope.user_id
-            )
-            answer = await run_chat(
-                coze,
-                bot_id=bot_id,
-                user_id=user_id,
-                conversation_id=coze_conversation,
-                text=outbound_text(envelope.message.content, tenant.mask_pii_to_coze),
-                tools=self._tools,
-            )
-        except CozeCallError as exc:
-            if not exc.retryable:
-                raise PermanentError(str(exc)) from exc
-            raise
+        if fallback is not None:  # the bot's circuit is open (health incident): its polite reply instead
+            answer_text, chat_id = fallback, FALLBACK_CHAT_ID
+        else:
+            answer = await self._ask_coze(coze, event, envelope, tenant, bot_id, user_id)
+            answer_text, chat_id = answer.text, answer.chat_id
         turn = Turn(
             tenant=event.tenant,
             source_event=event.dedup_key,
             conversation_id=envelope.conversation_id,
             user_id=envelope.user_id,
             question=envelope.message.content,
-            answer=answer.text,
-            coze_chat_id=answer.chat_id,
+            answer=answer_text,
+            coze_chat_id=chat_id,
         )
         delivery = None
         if tenant.reply_url:
@@ -97,7 +92,7 @@ class MessagePipeline:
                 "in_reply_to": event.dedup_key,
                 "conversation_id": envelope.conversation_id,
                 "user_id": envelope.user_id,
-                "message": {"role": "assistant", "content": answer.text},
+                "message": {"role": "assistant", "content": answer_text},
             }
             delivery = NewEvent(
                 event.tenant,
@@ -111,6 +106,26 @@ class MessagePipeline:
         queued = await self._store.record_turn(turn, delivery)
         if queued:
             self._inbox.committed_elsewhere(queued)
-        log.info(
-            "answered", extra={"tenant": event.tenant, "coze_chat_id": answer.chat_id, "tool_calls": answer.tool_calls}
-        )
+        log.info("answered", extra={"tenant": event.tenant, "coze_chat_id": chat_id})
+
+    async def _ask_coze(
+        self, coze: CozeClient, event: Event, envelope: EventEnvelope, tenant: TenantBot, bot_id: str, user_id: str
+    ) -> ChatAnswer:
+        assert envelope.message is not None
+        assert envelope.conversation_id
+        try:
+            coze_conversation = await coze_conversation_for(
+                self._store, coze, event.tenant, envelope.conversation_id, bot_id, envelope.user_id
+            )
+            return await run_chat(
+                coze,
+                bot_id=bot_id,
+                user_id=user_id,
+                conversation_id=coze_conversation,
+                text=outbound_text(envelope.message.content, tenant.mask_pii_to_coze),
+                tools=self._tools,
+            )
+        except CozeCallError as exc:
+            if not exc.retryable:
+                raise PermanentError(str(exc)) from exc
+            raise

@@ -32,6 +32,7 @@ from cozegate.gateway.admin_auth import Authenticator, request_id_of, tenant_all
 from cozegate.gateway.errors import error_response
 from cozegate.gateway.jwt_auth import Principal
 from cozegate.gateway.rate_limits import ChatRateLimiter, RateLimitedError
+from cozegate.health.routing import HealthRouting
 from cozegate.rollout import Exposures
 from cozegate.tenants import TenantRegistry
 
@@ -62,6 +63,7 @@ def chat_routes(
     limiter: ChatRateLimiter,
     auth: Authenticator,
     tools: ToolRunner | None = None,
+    routing: HealthRouting | None = None,
 ) -> list[Route]:
     async def chat(request: Request, principal: Principal) -> Response:
         body = ChatRequest.model_validate_json(await request.body())
@@ -81,7 +83,9 @@ def chat_routes(
         except RateLimitedError as exc:
             headers = {"retry-after": str(exc.retry_after_seconds)}
             return error_response(429, "rate_limited", str(exc), request_id_of(request), headers=headers)
-        bot_id = bot_for(tenant, principal.subject, exposures)
+        bot_id, fallback = (routing or _NO_ROUTES).route(bot_for(tenant, principal.subject, exposures))
+        if fallback is not None:  # the bot's circuit is open: its polite reply, Coze is not called
+            return _fallback_answer(fallback, body.conversation_id, body.stream)
         text = outbound_text(body.message, tenant.mask_pii_to_coze)
         if body.stream and body.conversation_id is None:
             # a new conversation: Coze creates it with the chat (no extra round trip before the first byte);
@@ -118,6 +122,21 @@ def chat_routes(
         return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
     return [Route("/v1/chat", user_endpoint(chat, auth), methods=["POST"])]
+
+
+_NO_ROUTES = HealthRouting()
+
+
+def _fallback_answer(text: str, conversation_id: str | None, stream: bool) -> Response:
+    answer = {"answer": text, "chat_id": None, "conversation_id": conversation_id, "fallback": True}
+    if not stream:
+        return JSONResponse(answer)
+
+    async def events() -> AsyncIterator[bytes]:
+        yield _sse("delta", {"content": text})
+        yield _sse("done", answer)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
 class _Remember:

@@ -1,4 +1,4 @@
-"""Health: liveness and readiness endpoints (bot probes and self-healing grow here)."""
+"""Health: ``/healthz`` and ``/readyz``, bot probes with self-healing, incidents and alert channels."""
 
 from cozegate.health.endpoints import health_routes
 

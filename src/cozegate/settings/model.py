@@ -3,10 +3,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".cozegate")
+
+
+class AlertWebhook(BaseModel):
+    """A team chat's incoming-webhook bot that receives health alerts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["feishu", "lark", "wecom", "slack"]
+    url: HttpUrl
+    secret: SecretStr | None = Field(None, description="Feishu / Lark signing secret (the bot's security setting).")
 
 
 class Settings(BaseSettings):
@@ -143,6 +153,27 @@ class Settings(BaseSettings):
     )
     retention_purge_interval_seconds: float = Field(
         3600.0, gt=0, description="How often tenants' retention limits are enforced (see `retention_days`)."
+    )
+    lifecycle_deploy_timeout_seconds: float = Field(
+        90.0, gt=0, description="A deploy not finished by then is rolled back (cleaned up, or the previous version)."
+    )
+    lifecycle_scale_timeout_seconds: float = Field(
+        120.0, gt=0, description="A scaling not finished by then is rolled back to the previous replica count."
+    )
+    lifecycle_terminate_timeout_seconds: float = Field(
+        60.0, gt=0, description="A terminate not finished by then leaves the bot `failed` (terminate it again)."
+    )
+    health_probe_interval_seconds: float = Field(
+        30.0, gt=0, description="Seconds between health probes of each running bot (with ±10 % jitter)."
+    )
+    health_failure_threshold: int = Field(
+        3, ge=1, description="Consecutive failed probes that open an incident and start the bot's recovery."
+    )
+    health_probe_timeout_seconds: float = Field(20.0, gt=0, description="Limit of each check of a probe.")
+    alert_webhooks: list[AlertWebhook] = Field(
+        default_factory=list,
+        description='Health alerts go to these chats: JSON list of {"kind": "feishu"|"lark"|"wecom"|"slack", '
+        '"url": ..., "secret": ...}; one alert per incident opened and one when it closes.',
     )
 
     @field_validator("admin_token", "coze_token", "pseudonym_key", mode="before")

@@ -1,0 +1,200 @@
+"""``cozegate bots``: the bot lifecycle through a running server's admin API (the server runs the
+deploys, so the command asks it; ``--url`` reaches one elsewhere, the admin token comes from the
+settings or ``COZEGATE_ADMIN_TOKEN``)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cozegate.lifecycle.model import API_CONNECTOR, Recovery
+from cozegate.settings import Settings
+
+app = typer.Typer(
+    help="Bot lifecycle: create, deploy, scale, terminate; state, history and health incidents.\n\n"
+    "Talks to a running `cozegate serve` (its admin API); the server publishes to Coze.",
+    no_args_is_help=True,
+)
+console = Console()
+
+URL = Annotated[str | None, typer.Option("--url", help="The server's base URL (default: this host's COZEGATE_PORT).")]
+WAIT = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the bot is out of its transitional state.")]
+SETTLED = ("pending", "running", "terminated", "failed")
+
+
+def _client(url: str | None) -> httpx.Client:
+    settings = Settings()
+    token = settings.resolved_admin_token()
+    if token is None:
+        typer.echo("cozegate: no admin token: set COZEGATE_ADMIN_TOKEN (the server's)", err=True)
+        raise typer.Exit(2)
+    if url is None:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104 - comparing
+        url = f"http://{host}:{settings.port}"
+    return httpx.Client(base_url=url, headers={"authorization": f"Bearer {token.get_secret_value()}"}, timeout=30)
+
+
+def _call(url: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    with _client(url) as client:
+        try:
+            response = client.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            typer.echo(f"cozegate: no server answers at {client.base_url} ({exc}); start `cozegate serve`", err=True)
+            raise typer.Exit(1) from None
+    if response.status_code >= 400:
+        error = response.json().get("error", {}) if "json" in response.headers.get("content-type", "") else {}
+        typer.echo(f"cozegate: {error.get('message') or response.text} ({response.status_code})", err=True)
+        raise typer.Exit(1)
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _show(bot: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]{bot['name']}[/bold] (tenant {bot['tenant']}): [bold]{bot['state']}[/bold], "
+        f"version {bot['version'] or '-'} on Coze bot {bot['coze_bot_id'] or '-'}, {bot['replicas']} replicas, "
+        f"recovery {bot['recovery']}"
+    )
+
+
+def _command(url: str | None, name: str, action: str, body: dict[str, Any] | None, wait: bool) -> None:
+    bot = _call(url, "POST", f"/admin/bots/{name}/{action}", body)["bot"]
+    if wait:
+        with console.status(f"{name}: {bot['state']}…"):
+            while bot["state"] not in SETTLED:
+                time.sleep(0.2)
+                bot = _call(url, "GET", f"/admin/bots/{name}")["bot"]
+    _show(bot)
+    if wait and bot["state"] == "failed":
+        history = _call(url, "GET", f"/admin/bots/{name}/history")["history"]
+        typer.echo(f"cozegate: {action} failed: {history[-1]['detail']}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(url: URL = None, tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None) -> None:
+    """Every managed bot and its state."""
+    bots = _call(url, "GET", "/admin/bots" + (f"?tenant={tenant}" if tenant else ""))["bots"]
+    table = Table("name", "tenant", "state", "version", "Coze bot", "replicas", "recovery", "stable")
+    for b in bots:
+        stable = b["stable"]["version"] if b["stable"] else "-"
+        table.add_row(
+            b["name"],
+            b["tenant"],
+            b["state"],
+            b["version"] or "-",
+            b["coze_bot_id"] or "-",
+            str(b["replicas"]),
+            b["recovery"],
+            stable,
+        )
+    console.print(table)
+
+
+@app.command()
+def create(
+    name: str,
+    tenant: Annotated[str, typer.Option(help="The tenant whose users the bot answers.")],
+    recovery: Annotated[Recovery, typer.Option(help="What the health prober does when the bot keeps failing.")] = (
+        Recovery.CIRCUIT_BREAK
+    ),
+    fallback_reply: Annotated[str | None, typer.Option(help="What users read while the circuit is open.")] = None,
+    url: URL = None,
+) -> None:
+    """Create a bot (state pending), or change how it recovers."""
+    body: dict[str, Any] = {"tenant": tenant, "recovery": recovery.value}
+    if fallback_reply is not None:
+        body["fallback_reply"] = fallback_reply
+    with _client(url) as client:
+        response = client.put(f"/admin/bots/{name}", json=body)
+    if response.status_code >= 400:
+        typer.echo(f"cozegate: {response.json()['error']['message']} ({response.status_code})", err=True)
+        raise typer.Exit(1)
+    _show(response.json()["bot"])
+
+
+@app.command()
+def deploy(
+    name: str,
+    version: Annotated[str, typer.Option(help="Your label of this version (deploying it again is a no-op).")],
+    coze_bot_id: Annotated[str, typer.Option(help="The Coze bot that serves this version.")],
+    connector: Annotated[list[str], typer.Option(help="Coze channel ids to publish to (1024: API).")] = [  # noqa: B006
+        API_CONNECTOR
+    ],
+    wait: WAIT = True,
+    url: URL = None,
+) -> None:
+    """Publish a version to its Coze channels; rolled back if it does not finish in time."""
+    _command(url, name, "deploy", {"version": version, "coze_bot_id": coze_bot_id, "connectors": connector}, wait)
+
+
+@app.command()
+def scale(
+    name: str,
+    replicas: Annotated[int, typer.Option(min=0, help="Worker replicas for this bot.")],
+    wait: WAIT = True,
+    url: URL = None,
+) -> None:
+    """Change the bot's replica count (the previous one comes back if scaling fails)."""
+    _command(url, name, "scale", {"replicas": replicas}, wait)
+
+
+@app.command()
+def terminate(name: str, wait: WAIT = True, url: URL = None) -> None:
+    """Withdraw the bot from its channels. Final."""
+    _command(url, name, "terminate", None, wait)
+
+
+@app.command()
+def show(name: str, url: URL = None) -> None:
+    """One bot, its open incident and its history."""
+    shown = _call(url, "GET", f"/admin/bots/{name}")
+    _show(shown["bot"])
+    if shown["incident"]:
+        i = shown["incident"]
+        console.print(
+            f"[red]incident {i['id']}[/red] since {_when(i['opened_at'])}: {i['reason']} → {i['action_result']}"
+        )
+    table = Table("at", "from", "to", "trigger", "version", "replicas", "by", "detail")
+    for t in _call(url, "GET", f"/admin/bots/{name}/history")["history"]:
+        table.add_row(
+            _when(t["at"]),
+            t["from"],
+            t["to"],
+            t["trigger"],
+            t["version"] or "-",
+            str(t["replicas"]),
+            t["actor"],
+            t["detail"] or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def incidents(
+    url: URL = None, open_only: Annotated[bool, typer.Option("--open", help="Only open ones.")] = False
+) -> None:
+    """Health incidents, newest first."""
+    found = _call(url, "GET", "/admin/incidents" + ("?open=true" if open_only else ""))["incidents"]
+    table = Table("id", "bot", "state", "opened", "closed", "reason", "action")
+    for i in found:
+        table.add_row(
+            str(i["id"]),
+            i["bot"],
+            i["state"],
+            _when(i["opened_at"]),
+            _when(i["closed_at"]),
+            i["reason"],
+            i["action_result"] or i["action"],
+        )
+    console.print(table)

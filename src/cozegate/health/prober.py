@@ -1,0 +1,208 @@
+"""``HealthProber``: probes every running bot on an interval (with jitter), opens an incident after N
+consecutive failures, runs the bot's recovery policy, alerts once, and closes the incident when
+the next probes pass.
+
+Recovery policies (``Recovery`` of the bot):
+
+- ``republish``: publish the running release again through Coze;
+- ``rollback``: while the incident is open, the bot's traffic goes to its last stable release (the
+  last one that passed probes), if that is another Coze bot; otherwise it falls back to
+- ``circuit_break``: while the incident is open, users get the bot's polite fallback reply and Coze
+  is not called.
+
+Probes keep checking the bot's own release; when they pass, the incident closes and the route is
+lifted. An incident caused only by dependencies (database, Redis, reply URL) alerts and changes no
+route: sending users elsewhere would not help them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from cozegate.coze import CozeClient
+from cozegate.health.alerts import Alert, Alerter
+from cozegate.health.incidents import Incident, IncidentStore
+from cozegate.health.probes import CheckResult, canary_chat, timed
+from cozegate.health.routing import HealthRouting
+from cozegate.lifecycle import BotRecord, BotState, LifecycleManager, Recovery
+from cozegate.observability import metrics
+
+log = logging.getLogger(__name__)
+
+DependencyChecks = Callable[[BotRecord], dict[str, Callable[[], Awaitable[None]]]]
+CANARY = "canary"
+
+
+@dataclass
+class ProbeReport:
+    bot: str
+    checks: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def canary_failed(self) -> bool:
+        return any(c.name == CANARY and not c.ok for c in self.checks)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{c.name}: {c.error}" for c in self.checks if not c.ok)
+
+
+@dataclass
+class _BotHealth:
+    failures: int = 0
+    last_ok_at: float | None = None
+
+
+@dataclass
+class ProberSettings:
+    interval: float = 30.0
+    jitter: float = 0.1  # each wait is interval * (1 ± jitter)
+    threshold: int = 3  # consecutive failures that open an incident
+    timeout: float = 20.0  # per check
+    clock: Callable[[], float] = time.time
+    random: random.Random = field(default_factory=random.Random)
+
+
+class HealthProber:
+    def __init__(
+        self,
+        manager: LifecycleManager,
+        incidents: IncidentStore,
+        client_for: Callable[[str], CozeClient],
+        dependencies: DependencyChecks,
+        alerter: Alerter,
+        routing: HealthRouting,
+        settings: ProberSettings | None = None,
+        republish: Callable[[BotRecord], Awaitable[str | None]] | None = None,
+    ) -> None:
+        self._manager = manager
+        self._incidents = incidents
+        self._client_for = client_for
+        self._dependencies = dependencies
+        self._alerter = alerter
+        self.routing = routing
+        self.settings = settings or ProberSettings()
+        self._republish = republish
+        self._health: dict[str, _BotHealth] = {}
+
+    @property
+    def _now(self) -> float:
+        return self.settings.clock()
+
+    async def run(self) -> None:
+        """Probe rounds forever (a background task of the server)."""
+        while True:
+            try:
+                await self.round()
+            except Exception:
+                log.exception("health probe round failed")
+            spread = self.settings.interval * self.settings.jitter
+            await asyncio.sleep(self.settings.interval + self.settings.random.uniform(-spread, spread))
+
+    async def round(self) -> list[ProbeReport]:
+        """One probe of every running bot, then the incidents and routes that follow from it."""
+        bots = [b for b in await self._manager.store.all() if b.state in (BotState.RUNNING, BotState.SCALING)]
+        reports = await asyncio.gather(*(self.probe(bot) for bot in bots))
+        for bot, report in zip(bots, reports, strict=True):
+            try:
+                await self._judge(bot, report)
+            except Exception:
+                log.exception("health: judging the probe of bot %s failed", bot.name)
+        await self.refresh_routes()
+        return list(reports)
+
+    async def probe(self, bot: BotRecord) -> ProbeReport:
+        timeout = self.settings.timeout
+        checks = dict(self._dependencies(bot))
+        if bot.coze_bot_id is not None:
+            checks[CANARY] = canary_chat(self._client_for(bot.tenant), bot.coze_bot_id)
+        results = await asyncio.gather(*(timed(name, check, timeout) for name, check in checks.items()))
+        for result in results:
+            metrics.PROBE_SECONDS.labels(bot.name, result.name).observe(result.seconds)
+            if not result.ok:
+                metrics.PROBE_FAILURES.labels(bot.name, result.name).inc()
+        return ProbeReport(bot.name, list(results))
+
+    async def refresh_routes(self) -> None:
+        """Rebuild the routes from the open incidents (also those other replicas opened)."""
+        bots = {b.name: b for b in await self._manager.store.all()}
+        open_incidents = await self._incidents.all_open()
+        pairs: list[tuple[str, Incident]] = []
+        for incident in open_incidents:
+            bot = bots.get(incident.bot)
+            if bot is not None and bot.coze_bot_id is not None:
+                pairs.append((bot.coze_bot_id, incident))
+        self.routing.update(pairs)
+        for name in bots:
+            metrics.INCIDENTS_OPEN.labels(name).set(sum(1 for i in open_incidents if i.bot == name))
+
+    async def _judge(self, bot: BotRecord, report: ProbeReport) -> None:
+        health = self._health.setdefault(bot.name, _BotHealth())
+        now = self._now
+        incident = await self._incidents.open_for(bot.name)
+        if report.ok:
+            health.failures = 0
+            health.last_ok_at = now
+            if incident is None:
+                await self._manager.mark_stable(bot.name)
+            elif await self._incidents.close(incident.id, now):
+                await self._resolved(bot, incident, now)
+            return
+        health.failures += 1
+        log.warning("health: bot %s failed its probe (%d in a row): %s", bot.name, health.failures, report.reason)
+        if incident is None and health.failures >= self.settings.threshold:
+            await self._open(bot, report, health, now)
+
+    async def _open(self, bot: BotRecord, report: ProbeReport, health: _BotHealth, now: float) -> None:
+        action = bot.recovery.value if report.canary_failed else "alert_only"
+        incident = await self._incidents.open(bot.name, bot.tenant, report.reason, action, health.last_ok_at, now)
+        if incident is None:
+            return  # another replica opened it
+        metrics.INCIDENTS.labels(bot.name, action).inc()
+        if health.last_ok_at is not None:
+            metrics.TIME_TO_DETECT.labels(bot.name).observe(now - health.last_ok_at)
+        result, route = await self._recover(bot, report)
+        await self._incidents.recovering(incident.id, result, route)
+        log.error("health: incident %d opened for bot %s: %s; %s", incident.id, bot.name, report.reason, result)
+        if await self._incidents.claim_alert(incident.id, "opened", now):
+            lines = (
+                f"tenant: {bot.tenant} · version: {bot.version} · Coze bot: {bot.coze_bot_id}",
+                f"failing: {report.reason}",
+                f"action: {result}",
+            )
+            await self._alerter.send(Alert(f"[cozegate] bot {bot.name} is unhealthy (incident {incident.id})", lines))
+
+    async def _recover(self, bot: BotRecord, report: ProbeReport) -> tuple[str, dict[str, str] | None]:
+        if not report.canary_failed:
+            return "alert only: a dependency is failing, not the bot", None
+        if bot.recovery == Recovery.REPUBLISH and self._republish is not None:
+            try:
+                version = await self._republish(bot)
+            except Exception as exc:
+                return f"republish failed: {exc.__class__.__name__}: {exc}"[:300], None
+            return f"republished {bot.version} (Coze version {version})", None
+        if bot.recovery == Recovery.ROLLBACK:
+            stable = bot.stable
+            if stable is not None and stable.coze_bot_id != bot.coze_bot_id:
+                return f"traffic sent to stable version {stable.version}", {"redirect_to": stable.coze_bot_id}
+            fallback = "no other stable version to roll back to; circuit opened"
+            return fallback, {"fallback": bot.fallback_reply}
+        return "circuit opened: users get the fallback reply", {"fallback": bot.fallback_reply}
+
+    async def _resolved(self, bot: BotRecord, incident: Incident, now: float) -> None:
+        metrics.TIME_TO_RECOVER.labels(bot.name).observe(now - incident.opened_at)
+        log.info("health: incident %d of bot %s closed after %.0f s", incident.id, bot.name, now - incident.opened_at)
+        if await self._incidents.claim_alert(incident.id, "resolved", now):
+            lines = (f"recovered after {now - incident.opened_at:.0f} s", f"action taken: {incident.action_result}")
+            await self._alerter.send(
+                Alert(f"[cozegate] bot {bot.name} recovered (incident {incident.id})", lines, True)
+            )
