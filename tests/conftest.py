@@ -25,6 +25,8 @@ from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, upgrade_to_head
 from cozegate.tenants import new_standard_secret
 
+pytest_plugins = ["tests.support.pipeline_gateway"]  # its `simulator` and `receiver` fixtures
+
 POSTGRES_URL = os.environ.get("COZEGATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("COZEGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.conftest import Backend
-from tests.conversations.test_pipeline_e2e import gateway, receiver, send, simulator  # noqa: F401 - fixtures
 from tests.health.chat_webhooks import ChatWebhooks
+from tests.support.pipeline_gateway import gateway, send
 from tests.support.receiver import ReplyReceiver
 from tests.support.simulator import SimulatorProcess
 from tests.support.waiting import wait_for
