@@ -414,7 +414,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *chat_routes(
                 conversations, coze_clients, lambda: components.tenants, exposures, limiter, auth, tools, routing
             ),
-            *bot_routes(lifecycle, incidents, audit, auth),
+            *bot_routes(lifecycle, incidents, audit, auth, lambda: components.tenants),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

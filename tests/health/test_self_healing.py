@@ -64,9 +64,9 @@ class Replica:
         self.manager = LifecycleManager(BotStore(db), self.actuator, clock=clock)
         self.routing = HealthRouting()
         channels = [
-            AlertWebhook(kind="feishu", url=chats.url("feishu"), secret=FEISHU_SECRET),  # type: ignore[arg-type]
-            AlertWebhook(kind="wecom", url=chats.url("wecom")),  # type: ignore[arg-type]
-            AlertWebhook(kind="slack", url=chats.url("slack")),  # type: ignore[arg-type]
+            AlertWebhook.model_validate({"kind": "feishu", "url": chats.url("feishu"), "secret": FEISHU_SECRET}),
+            AlertWebhook.model_validate({"kind": "wecom", "url": chats.url("wecom")}),
+            AlertWebhook.model_validate({"kind": "slack", "url": chats.url("slack")}),
         ]
 
         async def republish(bot):  # type: ignore[no-untyped-def]
@@ -80,7 +80,7 @@ class Replica:
             dependency_checks(db, None, http, lambda: registry),
             Alerter(channels, http, clock),
             self.routing,
-            ProberSettings(interval=INTERVAL, threshold=THRESHOLD, timeout=10, clock=clock),
+            ProberSettings(interval=INTERVAL, threshold=THRESHOLD, timeout=10, stagger=0, clock=clock),
             republish=republish,
         )
 
@@ -150,8 +150,8 @@ async def test_outage_is_detected_circuit_broken_alerted_once_and_closed_on_reco
     assert "canary" in incident.reason
     detected_at = incident.opened_at
     # both replicas serve the fallback while the circuit is open, without calling Coze
-    assert a.routing.route("bot-echo") == ("bot-echo", "We will be right back.")
-    assert b.routing.route("bot-echo") == ("bot-echo", "We will be right back.")
+    assert a.routing.route("default", "bot-echo") == ("bot-echo", "We will be right back.")
+    assert b.routing.route("default", "bot-echo") == ("bot-echo", "We will be right back.")
 
     await probe_rounds(a, b, clock, 3)  # still failing: no second incident, no second alert
     titles = alert_titles(chats)
@@ -168,8 +168,8 @@ async def test_outage_is_detected_circuit_broken_alerted_once_and_closed_on_reco
     closed = (await a.prober._incidents.recent(bot="echo"))[0]
     assert closed.state == "closed"
     assert closed.closed_at is not None
-    assert a.routing.route("bot-echo") == ("bot-echo", None)
-    assert b.routing.route("bot-echo") == ("bot-echo", None)
+    assert a.routing.route("default", "bot-echo") == ("bot-echo", None)
+    assert b.routing.route("default", "bot-echo") == ("bot-echo", None)
     titles = alert_titles(chats)
     for kind in ("feishu", "wecom", "slack"):
         assert len(titles[kind]) == 2, (kind, titles)
@@ -192,18 +192,20 @@ async def test_rollback_sends_traffic_to_the_last_stable_version_while_the_new_o
     await probe_rounds(a, b, clock, 1)  # v1 passes: it becomes the stable version
     await a.manager.deploy("shop", Release("v2", "bot-echo"), actor="t")
     assert (await a.manager.settled("shop")).version == "v2"
+    await probe_rounds(a, b, clock, 1)  # v2 passes too: both are stable now, v2 the most recent
+    assert [r.version for r in (await a.manager.store.get("shop")).stable] == ["v1", "v2"]  # type: ignore[union-attr]
 
     sim.add_fault(kind="http_error", status=500, code=5000, bot_id="bot-echo")
     await probe_rounds(a, b, clock, THRESHOLD)
     incident = await a.prober._incidents.open_for("shop")
     assert incident is not None
     assert incident.action == "rollback"
-    assert a.routing.route("bot-echo") == ("bot-canned", None)  # users of v2 are served by v1
+    assert a.routing.route("default", "bot-echo") == ("bot-canned", None)  # users of v2 are served by v1
 
     sim.clear_faults()
     await probe_rounds(a, b, clock, 1)
     assert await a.prober._incidents.open_for("shop") is None
-    assert a.routing.route("bot-echo") == ("bot-echo", None)
+    assert a.routing.route("default", "bot-echo") == ("bot-echo", None)
 
 
 async def test_republish_publishes_the_running_release_again(
@@ -220,11 +222,11 @@ async def test_republish_publishes_the_running_release_again(
     assert incident.action_result is not None
     assert incident.action_result.startswith("republished v1")
     assert _publishes(sim, "bot-canned") == published_before + 1  # once, by one replica
-    assert a.routing.route("bot-canned") == ("bot-canned", None)  # republish changes no route
+    assert a.routing.route("default", "bot-canned") == ("bot-canned", None)  # republish changes no route
 
 
-async def test_a_failing_dependency_alerts_without_rerouting(
-    replicas: tuple[Replica, Replica, Clock], sim: SimServer, db: Database
+async def test_a_failing_dependency_alerts_without_rerouting_until_the_bot_fails_too(
+    replicas: tuple[Replica, Replica, Clock], sim: SimServer, chats: ChatWebhooks
 ) -> None:
     a, b, clock = replicas
     await deploy(a, "echo2", "bot-echo", Recovery.CIRCUIT_BREAK)
@@ -235,7 +237,64 @@ async def test_a_failing_dependency_alerts_without_rerouting(
     assert incident is not None
     assert incident.action == "alert_only"
     assert "reply_url" in incident.reason
-    assert a.routing.route("bot-echo") == ("bot-echo", None)
+    assert a.routing.route("default", "bot-echo") == ("bot-echo", None)
+    assert len(chats.received["slack"]) == 1
+
+    sim.add_fault(kind="http_error", status=500, code=5000, bot_id="bot-echo")
+    await probe_rounds(a, b, clock, THRESHOLD)  # now the bot fails as well: the incident escalates
+    escalated = await a.prober._incidents.open_for("echo2")
+    assert escalated is not None
+    assert escalated.id == incident.id
+    assert escalated.action == "circuit_break"
+    assert a.routing.route("default", "bot-echo") == ("bot-echo", "We will be right back.")
+    assert len(chats.received["slack"]) == 2
+    assert "canary too" in chats.received["slack"][1]["text"]
+
+    sim.clear_faults()  # the bot answers again while the reply URL is still down: users get the bot back
+    await probe_rounds(a, b, clock, 1)
+    assert a.routing.route("default", "bot-echo") == ("bot-echo", None)
+    [newest, *_] = await a.prober._incidents.recent(bot="echo2")
+    closed = next(i for i in await a.prober._incidents.recent(bot="echo2") if i.id == incident.id)
+    assert closed.state == "closed"
+    # the reply URL is still down: that is a new, alert-only incident (no route)
+    assert newest.id != incident.id
+    assert newest.action == "alert_only"
+    assert newest.route is None
+
+
+async def test_an_incident_whose_opener_died_is_recovered_by_another_replica(
+    replicas: tuple[Replica, Replica, Clock], sim: SimServer
+) -> None:
+    a, b, clock = replicas
+    await deploy(a, "orphan", "bot-echo", Recovery.CIRCUIT_BREAK)
+    # replica a opened the incident and died before it recovered anything
+    opened = await a.prober._incidents.open("orphan", "default", "canary: 5000", "circuit_break", clock.now, clock.now)
+    assert opened is not None
+    sim.add_fault(kind="http_error", status=500, code=5000, bot_id="bot-echo")
+    for _ in range(THRESHOLD):
+        clock.now += INTERVAL
+        await b.prober.round()
+    taken_over = await b.prober._incidents.open_for("orphan")
+    assert taken_over is not None
+    assert taken_over.state == "recovering"
+    assert b.routing.route("default", "bot-echo") == ("bot-echo", "We will be right back.")
+
+
+async def test_routes_are_per_tenant_and_end_with_the_bot(
+    replicas: tuple[Replica, Replica, Clock], sim: SimServer
+) -> None:
+    a, b, clock = replicas
+    await deploy(a, "mine", "bot-echo", Recovery.CIRCUIT_BREAK)
+    sim.add_fault(kind="http_error", status=500, code=5000, bot_id="bot-echo")
+    await probe_rounds(a, b, clock, THRESHOLD)
+    assert a.routing.route("default", "bot-echo")[1] is not None
+    assert a.routing.route("other-tenant", "bot-echo") == ("bot-echo", None)  # same Coze bot, not its incident
+
+    await a.manager.terminate("mine", actor="t")
+    await a.manager.settled("mine")
+    await probe_rounds(a, b, clock, 1)
+    assert await a.prober._incidents.open_for("mine") is None  # a stopped bot's incident is closed
+    assert a.routing.route("default", "bot-echo") == ("bot-echo", None)
 
 
 async def _failing() -> None:

@@ -58,6 +58,7 @@ def test_the_server_heals_itself_and_users_get_the_fallback_meanwhile(
         send(server, backend, "evt-during", "are you there?")
         reply = wait_for(lambda: [r for r in receiver.snapshot() if r.webhook_id == "reply:evt-during"])[0]
         assert reply.body["message"] == {"role": "assistant", "content": FALLBACK}
+        wait_for(lambda: chats.received["slack"])
         assert len(chats.received["slack"]) == 1
         assert "unhealthy" in chats.received["slack"][0]["text"]
 

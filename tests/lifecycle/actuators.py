@@ -17,6 +17,7 @@ class ScriptedActuator:
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (what, bot or tenant, detail)
     hanging: int = 0  # side effects stuck right now
     live: dict[str, set[str]] = field(default_factory=dict)  # coze bot id -> connectors it is published on
+    gate: asyncio.Event | None = None  # when set: publishing waits for it (after the bot went live)
 
     async def _act(self) -> None:
         if self.mode == "fail":
@@ -33,6 +34,9 @@ class ScriptedActuator:
         # published before the outcome is known: a failure or a hang here is "Coze published it, and the
         # answer never came back", which a rollback must clean up
         self.live.setdefault(release.coze_bot_id, set()).update(release.connectors)
+        if self.gate is not None:  # the request is slow: Coze applies it (again) when it gets through
+            await self.gate.wait()
+            self.live.setdefault(release.coze_bot_id, set()).update(release.connectors)
         await self._act()
         return "7"
 

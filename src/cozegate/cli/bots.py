@@ -26,6 +26,7 @@ console = Console()
 URL = Annotated[str | None, typer.Option("--url", help="The server's base URL (default: this host's COZEGATE_PORT).")]
 WAIT = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the bot is out of its transitional state.")]
 SETTLED = ("pending", "running", "terminated", "failed")
+ROLLED_BACK = ("deploy_failed", "scale_failed", "terminate_failed", "timed_out")
 
 
 def _client(url: str | None) -> httpx.Client:
@@ -75,10 +76,11 @@ def _command(url: str | None, name: str, action: str, body: dict[str, Any] | Non
                 time.sleep(0.2)
                 bot = _call(url, "GET", f"/admin/bots/{name}")["bot"]
     _show(bot)
-    if wait and bot["state"] == "failed":
-        history = _call(url, "GET", f"/admin/bots/{name}/history")["history"]
-        typer.echo(f"cozegate: {action} failed: {history[-1]['detail']}", err=True)
-        raise typer.Exit(1)
+    if wait and bot["state"] not in ("pending", "terminating"):
+        last = _call(url, "GET", f"/admin/bots/{name}/history")["history"][-1]
+        if last["trigger"] in ROLLED_BACK:  # failed, or back on the previous release / replica count
+            typer.echo(f"cozegate: {action} was rolled back ({last['trigger']}): {last['detail']}", err=True)
+            raise typer.Exit(1)
 
 
 @app.command("list")

@@ -67,7 +67,7 @@ class MessagePipeline:
         except PermissionError as exc:
             raise PermanentError(str(exc)) from None
         try:
-            bot_id, fallback = self._routing.route(bot_for(tenant, user_id, self._exposures))
+            bot_id, fallback = self._routing.route(event.tenant, bot_for(tenant, user_id, self._exposures))
         except LookupError as exc:
             raise PermanentError(str(exc)) from None
         if fallback is not None:  # the bot's circuit is open (health incident): its polite reply instead

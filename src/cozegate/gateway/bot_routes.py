@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,6 +31,7 @@ from cozegate.lifecycle import (
     Release,
 )
 from cozegate.lifecycle.model import API_CONNECTOR, DEFAULT_FALLBACK
+from cozegate.tenants import TenantRegistry
 from cozegate.tenants.model import TENANT_NAME_PATTERN
 
 BOT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -72,7 +74,11 @@ class _BadBody(Exception):
 
 
 def bot_routes(
-    manager: LifecycleManager, incidents: IncidentStore, audit: AuditLog, auth: Authenticator
+    manager: LifecycleManager,
+    incidents: IncidentStore,
+    audit: AuditLog,
+    auth: Authenticator,
+    tenants: Callable[[], TenantRegistry],
 ) -> list[Route]:
     def name_of(request: Request) -> str:
         name = str(request.path_params["name"])
@@ -127,6 +133,8 @@ def bot_routes(
     async def define(request: Request, actor: str) -> Response:
         name = name_of(request)
         body: BotDefinition = await _body(request, BotDefinition)
+        if tenants().bot(body.tenant) is None:
+            raise _BadBody([{"field": "tenant", "problem": f"no tenant named {body.tenant!r} is configured"}])
         before = await manager.store.get(name)
         after = await manager.register(
             name, body.tenant, recovery=body.recovery, fallback_reply=body.fallback_reply, actor=actor

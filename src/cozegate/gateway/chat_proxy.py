@@ -83,7 +83,7 @@ def chat_routes(
         except RateLimitedError as exc:
             headers = {"retry-after": str(exc.retry_after_seconds)}
             return error_response(429, "rate_limited", str(exc), request_id_of(request), headers=headers)
-        bot_id, fallback = (routing or _NO_ROUTES).route(bot_for(tenant, principal.subject, exposures))
+        bot_id, fallback = (routing or _NO_ROUTES).route(tenant_name, bot_for(tenant, principal.subject, exposures))
         if fallback is not None:  # the bot's circuit is open: its polite reply, Coze is not called
             return _fallback_answer(fallback, body.conversation_id, body.stream)
         text = outbound_text(body.message, tenant.mask_pii_to_coze)

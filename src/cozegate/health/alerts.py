@@ -84,7 +84,9 @@ class Alerter:
         for channel in self.channels:
             for attempt in (1, 2):
                 try:
-                    response = await self._http.post(str(channel.url), json=render(channel, alert, self._clock))
+                    response = await self._http.post(
+                        channel.url.get_secret_value(), json=render(channel, alert, self._clock)
+                    )
                     response.raise_for_status()
                     if _chat_api_refused(response):
                         raise RuntimeError(f"the chat refused the message: {response.text[:200]}")

@@ -96,11 +96,30 @@ class IncidentStore:
         except IntegrityError:  # another replica opened it between our check and our insert
             return None
 
-    async def recovering(self, incident_id: int, result: str, route: dict[str, str] | None) -> None:
+    async def claim_recovery(self, incident_id: int) -> bool:
+        """True for exactly one caller: the one that runs the recovery (the opener, or if it died before
+        claiming, the next replica whose probe fails)."""
+        stmt = (
+            update(health_incidents)
+            .where(health_incidents.c.id == incident_id, health_incidents.c.state == "open")
+            .values(state="recovering")
+        )
+        return bool(await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1))
+
+    async def escalate(self, incident_id: int, action: str, reason: str) -> bool:
+        """An alert-only incident (a dependency failed) whose bot now fails too: recover it after all."""
+        stmt = (
+            update(health_incidents)
+            .where(health_incidents.c.id == incident_id, health_incidents.c.action == "alert_only", _OPEN)
+            .values(action=action, state="open", reason=reason, open_alert_at=None)
+        )
+        return bool(await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1))
+
+    async def recovered_by(self, incident_id: int, result: str, route: dict[str, str] | None) -> None:
         stmt = (
             update(health_incidents)
             .where(health_incidents.c.id == incident_id, _OPEN)
-            .values(state="recovering", action_result=result, route=json.dumps(route) if route else None)
+            .values(action_result=result, route=json.dumps(route) if route else None)
         )
         await self._db.write(lambda conn: conn.execute(stmt))
 

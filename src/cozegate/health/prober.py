@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from cozegate.compliance.pii import PiiMasker
 from cozegate.coze import CozeClient
 from cozegate.health.alerts import Alert, Alerter
 from cozegate.health.incidents import Incident, IncidentStore
@@ -58,7 +59,10 @@ class ProbeReport:
 
 @dataclass
 class _BotHealth:
+    """Consecutive failures of one release of one bot (a redeploy starts from zero)."""
+
     failures: int = 0
+    canary_failures: int = 0
     last_ok_at: float | None = None
 
 
@@ -68,8 +72,12 @@ class ProberSettings:
     jitter: float = 0.1  # each wait is interval * (1 ± jitter)
     threshold: int = 3  # consecutive failures that open an incident
     timeout: float = 20.0  # per check
+    stagger: float | None = None  # each bot's probe starts up to this late (default: interval * jitter)
     clock: Callable[[], float] = time.time
     random: random.Random = field(default_factory=random.Random)
+
+
+LIVE = (BotState.RUNNING, BotState.SCALING)
 
 
 class HealthProber:
@@ -92,7 +100,8 @@ class HealthProber:
         self.routing = routing
         self.settings = settings or ProberSettings()
         self._republish = republish
-        self._health: dict[str, _BotHealth] = {}
+        self._health: dict[tuple[str, str | None, str | None], _BotHealth] = {}
+        self._mask = PiiMasker()
 
     @property
     def _now(self) -> float:
@@ -110,15 +119,25 @@ class HealthProber:
 
     async def round(self) -> list[ProbeReport]:
         """One probe of every running bot, then the incidents and routes that follow from it."""
-        bots = [b for b in await self._manager.store.all() if b.state in (BotState.RUNNING, BotState.SCALING)]
-        reports = await asyncio.gather(*(self.probe(bot) for bot in bots))
-        for bot, report in zip(bots, reports, strict=True):
-            try:
-                await self._judge(bot, report)
-            except Exception:
-                log.exception("health: judging the probe of bot %s failed", bot.name)
+        all_bots = await self._manager.store.all()
+        bots = [b for b in all_bots if b.state in LIVE]
+        reports = await asyncio.gather(*(self._probe_and_judge(bot) for bot in bots))
+        await self._close_incidents_of_stopped_bots([b for b in all_bots if b.state not in LIVE])
         await self.refresh_routes()
         return list(reports)
+
+    async def _probe_and_judge(self, bot: BotRecord) -> ProbeReport:
+        stagger = (
+            self.settings.interval * self.settings.jitter if self.settings.stagger is None else self.settings.stagger
+        )
+        if stagger > 0:  # replicas and bots spread their canaries over the interval instead of all at once
+            await asyncio.sleep(self.settings.random.uniform(0, stagger))
+        report = await self.probe(bot)
+        try:
+            await self._judge(bot, report)
+        except Exception:
+            log.exception("health: judging the probe of bot %s failed", bot.name)
+        return report
 
     async def probe(self, bot: BotRecord) -> ProbeReport:
         timeout = self.settings.timeout
@@ -133,53 +152,81 @@ class HealthProber:
         return ProbeReport(bot.name, list(results))
 
     async def refresh_routes(self) -> None:
-        """Rebuild the routes from the open incidents (also those other replicas opened)."""
+        """Rebuild the routes from the open incidents of live bots (also those other replicas opened)."""
         bots = {b.name: b for b in await self._manager.store.all()}
         open_incidents = await self._incidents.all_open()
         pairs: list[tuple[str, Incident]] = []
         for incident in open_incidents:
             bot = bots.get(incident.bot)
-            if bot is not None and bot.coze_bot_id is not None:
+            if bot is not None and bot.state in LIVE and bot.coze_bot_id is not None:
                 pairs.append((bot.coze_bot_id, incident))
         self.routing.update(pairs)
         for name in bots:
             metrics.INCIDENTS_OPEN.labels(name).set(sum(1 for i in open_incidents if i.bot == name))
 
-    async def _judge(self, bot: BotRecord, report: ProbeReport) -> None:
-        health = self._health.setdefault(bot.name, _BotHealth())
-        now = self._now
-        incident = await self._incidents.open_for(bot.name)
-        if report.ok:
-            health.failures = 0
-            health.last_ok_at = now
-            if incident is None:
-                await self._manager.mark_stable(bot.name)
-            elif await self._incidents.close(incident.id, now):
-                await self._resolved(bot, incident, now)
-            return
-        health.failures += 1
-        log.warning("health: bot %s failed its probe (%d in a row): %s", bot.name, health.failures, report.reason)
-        if incident is None and health.failures >= self.settings.threshold:
-            await self._open(bot, report, health, now)
+    async def _close_incidents_of_stopped_bots(self, stopped: list[BotRecord]) -> None:
+        names = {b.name for b in stopped}
+        for incident in await self._incidents.all_open():
+            if incident.bot in names and await self._incidents.close(incident.id, self._now):
+                log.info("health: incident %d closed: bot %s is no longer running", incident.id, incident.bot)
 
-    async def _open(self, bot: BotRecord, report: ProbeReport, health: _BotHealth, now: float) -> None:
+    async def _judge(self, bot: BotRecord, report: ProbeReport) -> None:
+        health = self._health.setdefault((bot.name, bot.coze_bot_id, bot.version), _BotHealth())
+        now = self._now
+        canary_ok = not report.canary_failed
+        health.failures = 0 if report.ok else health.failures + 1
+        health.canary_failures = 0 if canary_ok else health.canary_failures + 1
+        if report.ok:
+            health.last_ok_at = now
+        incident = await self._incidents.open_for(bot.name)
+        if incident is not None:
+            # a bot's incident closes when the bot answers again (a failing dependency alone does not
+            # keep users on the fallback); a dependency's incident when everything passes
+            healed = report.ok if incident.action == "alert_only" else canary_ok
+            if healed and await self._incidents.close(incident.id, now):
+                await self._resolved(bot, incident, now)
+                return
+            if not canary_ok and health.canary_failures >= self.settings.threshold:
+                if incident.action == "alert_only":
+                    if await self._incidents.escalate(incident.id, bot.recovery.value, report.reason):
+                        await self._recover_and_alert(bot, incident.id, report, escalated=True)
+                elif incident.state == "open":  # its opener died before recovering: take over
+                    await self._recover_and_alert(bot, incident.id, report)
+            return
+        if report.ok:
+            if bot.release is not None:
+                await self._manager.mark_stable(bot.name, bot.release)
+            return
+        log.warning("health: bot %s failed its probe (%d in a row): %s", bot.name, health.failures, report.reason)
+        if health.failures < self.settings.threshold:
+            return
         action = bot.recovery.value if report.canary_failed else "alert_only"
-        incident = await self._incidents.open(bot.name, bot.tenant, report.reason, action, health.last_ok_at, now)
-        if incident is None:
+        opened = await self._incidents.open(bot.name, bot.tenant, report.reason, action, health.last_ok_at, now)
+        if opened is None:
             return  # another replica opened it
         metrics.INCIDENTS.labels(bot.name, action).inc()
         if health.last_ok_at is not None:
             metrics.TIME_TO_DETECT.labels(bot.name).observe(now - health.last_ok_at)
+        await self._recover_and_alert(bot, opened.id, report)
+
+    async def _recover_and_alert(
+        self, bot: BotRecord, incident_id: int, report: ProbeReport, escalated: bool = False
+    ) -> None:
+        """Run the recovery and send the alert: once per incident, by whichever replica claims it."""
+        if not await self._incidents.claim_recovery(incident_id):
+            return
         result, route = await self._recover(bot, report)
-        await self._incidents.recovering(incident.id, result, route)
-        log.error("health: incident %d opened for bot %s: %s; %s", incident.id, bot.name, report.reason, result)
-        if await self._incidents.claim_alert(incident.id, "opened", now):
+        await self._incidents.recovered_by(incident_id, result, route)
+        reason = self._mask(report.reason)
+        log.error("health: incident %d of bot %s: %s; %s", incident_id, bot.name, reason, result)
+        if await self._incidents.claim_alert(incident_id, "opened", self._now):
             lines = (
                 f"tenant: {bot.tenant} · version: {bot.version} · Coze bot: {bot.coze_bot_id}",
-                f"failing: {report.reason}",
+                f"failing: {reason}",
                 f"action: {result}",
             )
-            await self._alerter.send(Alert(f"[cozegate] bot {bot.name} is unhealthy (incident {incident.id})", lines))
+            what = "now fails its canary too" if escalated else "is unhealthy"
+            await self._alerter.send(Alert(f"[cozegate] bot {bot.name} {what} (incident {incident_id})", lines))
 
     async def _recover(self, bot: BotRecord, report: ProbeReport) -> tuple[str, dict[str, str] | None]:
         if not report.canary_failed:
@@ -188,14 +235,13 @@ class HealthProber:
             try:
                 version = await self._republish(bot)
             except Exception as exc:
-                return f"republish failed: {exc.__class__.__name__}: {exc}"[:300], None
+                return f"republish failed: {exc.__class__.__name__}", None
             return f"republished {bot.version} (Coze version {version})", None
         if bot.recovery == Recovery.ROLLBACK:
-            stable = bot.stable
-            if stable is not None and stable.coze_bot_id != bot.coze_bot_id:
+            stable = bot.rollback_target()
+            if stable is not None:
                 return f"traffic sent to stable version {stable.version}", {"redirect_to": stable.coze_bot_id}
-            fallback = "no other stable version to roll back to; circuit opened"
-            return fallback, {"fallback": bot.fallback_reply}
+            return "no other stable version to roll back to; circuit opened", {"fallback": bot.fallback_reply}
         return "circuit opened: users get the fallback reply", {"fallback": bot.fallback_reply}
 
     async def _resolved(self, bot: BotRecord, incident: Incident, now: float) -> None:

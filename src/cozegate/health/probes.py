@@ -4,6 +4,7 @@ need (database, Redis, the tenant's reply URL). Each check returns a ``CheckResu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,9 +44,13 @@ async def timed(name: str, check: Callable[[], Awaitable[None]], limit_seconds: 
 def canary_chat(client: CozeClient, coze_bot_id: str) -> Callable[[], Awaitable[None]]:
     async def check() -> None:
         conversation = await client.create_conversation(bot_id=coze_bot_id, meta_data={"purpose": "health-probe"})
-        answer = await run_chat(
-            client, bot_id=coze_bot_id, user_id=CANARY_USER, conversation_id=conversation.id, text=CANARY_TEXT
-        )
+        try:
+            answer = await run_chat(
+                client, bot_id=coze_bot_id, user_id=CANARY_USER, conversation_id=conversation.id, text=CANARY_TEXT
+            )
+        finally:
+            with contextlib.suppress(Exception):  # probes must not pile up conversations at Coze
+                await client.delete_conversation(conversation.id)
         if not answer.text.strip():
             raise RuntimeError("the bot answered with nothing")
 

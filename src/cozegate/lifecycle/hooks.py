@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections import defaultdict
@@ -41,11 +42,12 @@ class LifecycleHooks:
             add(hook)
         return add
 
-    async def fire(self, transition: Transition) -> None:
+    async def fire(self, transition: Transition, limit_seconds: float = 10.0) -> None:
         for hook in [*self._exit[transition.from_state], *self._enter[transition.to_state]]:
             try:
-                result = hook(transition)
-                if inspect.isawaitable(result):
-                    await result
+                async with asyncio.timeout(limit_seconds):
+                    result = hook(transition)
+                    if inspect.isawaitable(result):
+                        await result
             except Exception:
                 log.exception("lifecycle hook %s failed on %s", getattr(hook, "__name__", hook), transition.trigger)

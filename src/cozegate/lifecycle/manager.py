@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from cozegate.lifecycle.actuator import Actuator
 from cozegate.lifecycle.hooks import LifecycleHooks
-from cozegate.lifecycle.model import DEFAULT_FALLBACK, BotRecord, Recovery, Release, Transition
+from cozegate.lifecycle.model import DEFAULT_FALLBACK, STABLE_KEPT, BotRecord, Recovery, Release, Transition
 from cozegate.lifecycle.states import TRANSITIONAL, BotState, Trigger, next_state
 from cozegate.lifecycle.store import BotStore
 from cozegate.observability import metrics
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "lifecycle"
 CLEANUP_SECONDS = 10.0
+HOOK_SECONDS = 10.0  # a hook may take this long; a slower one is cancelled and logged
 
 
 class BotNotFoundError(LookupError):
@@ -95,7 +96,7 @@ class LifecycleManager:
         now = self._clock()
         if existing is None:
             bot = BotRecord(
-                name, tenant, BotState.PENDING, None, 1, None, None, recovery, fallback_reply, None, 1, now, now
+                name, tenant, BotState.PENDING, None, 1, None, (), (), recovery, fallback_reply, None, 1, now, now
             )
             if await self.store.create(bot, actor):
                 log.info("bot %s created for tenant %s", name, tenant, extra={"actor": actor})
@@ -113,45 +114,65 @@ class LifecycleManager:
 
     async def deploy(self, name: str, release: Release, *, actor: str) -> BotRecord:
         """Publish ``release``; deploying the version that is already live (or on its way) is a no-op."""
-        bot = await self.require(name)
-        if bot.state in (BotState.DEPLOYING, BotState.RUNNING, BotState.SCALING) and _same(bot.release, release):
-            return bot
-        previous = (
-            replace(bot.release, replicas=bot.replicas) if bot.state == BotState.RUNNING and bot.release else None
-        )
-        moved = await self._move(
-            bot, Trigger.DEPLOY, actor, release=replace(release, replicas=bot.replicas), previous=previous
-        )
-        self._start_drive(moved)
-        return moved
+
+        async def attempt() -> BotRecord:
+            bot = await self.require(name)
+            if bot.state in (BotState.DEPLOYING, BotState.RUNNING, BotState.SCALING) and release.same_as(bot.release):
+                return bot
+            running = bot.state == BotState.RUNNING and bot.release is not None
+            previous = replace(bot.release, replicas=bot.replicas) if running and bot.release else None
+            return await self._move(
+                bot, Trigger.DEPLOY, actor, release=replace(release, replicas=bot.replicas), previous=previous
+            )
+
+        return await self._command(attempt)
 
     async def scale(self, name: str, replicas: int, *, actor: str) -> BotRecord:
         if replicas < 0:
             raise ValueError("replicas must be 0 or more")
-        bot = await self.require(name)
-        if bot.state in (BotState.RUNNING, BotState.SCALING) and bot.replicas == replicas:
-            return bot
-        previous = replace(bot.release, replicas=bot.replicas) if bot.release else None
-        moved = await self._move(bot, Trigger.SCALE, actor, replicas=replicas, previous=previous)
-        self._start_drive(moved)
-        return moved
+
+        async def attempt() -> BotRecord:
+            bot = await self.require(name)
+            if bot.state in (BotState.RUNNING, BotState.SCALING) and bot.replicas == replicas:
+                return bot
+            previous = replace(bot.release, replicas=bot.replicas) if bot.release else None
+            return await self._move(bot, Trigger.SCALE, actor, replicas=replicas, previous=previous)
+
+        return await self._command(attempt)
 
     async def terminate(self, name: str, *, actor: str) -> BotRecord:
-        """Withdraw the bot from its channels; terminating a terminated (or terminating) bot is a no-op."""
-        bot = await self.require(name)
-        if bot.state in (BotState.TERMINATING, BotState.TERMINATED):
-            return bot
-        self._cancel_drive(name)
-        moved = await self._move(bot, Trigger.TERMINATE, actor, previous=None)
-        self._start_drive(moved)
-        return moved
+        """Withdraw everything the bot published; terminating a terminated (or terminating) bot is a no-op."""
 
-    async def mark_stable(self, name: str) -> None:
-        """The health prober saw the running release answer: remember it as the one to roll back to."""
+        async def attempt() -> BotRecord:
+            bot = await self.require(name)
+            if bot.state in (BotState.TERMINATING, BotState.TERMINATED):
+                return bot
+            self._cancel_drive(name)
+            return await self._move(bot, Trigger.TERMINATE, actor, previous=None)
+
+        return await self._command(attempt)
+
+    async def _command(self, attempt: Callable[[], Awaitable[BotRecord]]) -> BotRecord:
+        """Run a command; if the bot changed under it, read it again once (the same command that won
+        meanwhile then answers as a no-op)."""
+        try:
+            bot = await attempt()
+        except ConcurrentChangeError:
+            bot = await attempt()
+        if bot.deadline_at is not None and bot.name not in self._drives:
+            self._start_drive(bot)  # a no-op answer leaves a running side effect alone
+        return bot
+
+    async def mark_stable(self, name: str, probed: Release) -> None:
+        """The health prober saw ``probed`` answer: remember it as a release to roll back to, if it is
+        still the running one (a release deployed during the probe has not been probed)."""
         bot = await self.store.get(name)
-        if bot is None or bot.state != BotState.RUNNING or bot.release is None or _same(bot.stable, bot.release):
+        if bot is None or bot.state != BotState.RUNNING or not probed.same_as(bot.release):
             return
-        await self.store.save(bot.moved(stable=bot.release, updated_at=self._clock()), bot.revision)
+        if bot.stable and probed.same_as(bot.stable[-1]):
+            return
+        kept = tuple(r for r in bot.stable if not probed.same_as(r))[-(STABLE_KEPT - 1) :]
+        await self.store.save(bot.moved(stable=(*kept, probed), updated_at=self._clock()), bot.revision)
 
     # -- deadlines and restarts -----------------------------------------------------------------
     async def tick(self) -> list[BotRecord]:
@@ -226,7 +247,7 @@ class LifecycleManager:
         log.info(
             "bot %s: %s -> %s (%s)", bot.name, bot.state.value, target.value, trigger.value, extra={"actor": actor}
         )
-        await self.hooks.fire(replace(transition, record=moved))
+        await self.hooks.fire(replace(transition, record=moved), limit_seconds=HOOK_SECONDS)
         return moved
 
     def _start_drive(self, bot: BotRecord) -> None:
@@ -257,11 +278,46 @@ class LifecycleManager:
             if current is not None:
                 await self._roll_back(current, failed, f"{exc.__class__.__name__}: {exc}")
             return
-        current = await self._same_episode(bot)
-        if current is None:  # terminated or rolled back meanwhile: that move stands
+        for _ in range(3):  # an unrelated change (a new recovery policy) only bumps the revision: retry
+            current = await self._same_episode(bot)
+            if current is None:
+                await self._compensate(bot)
+                return
+            try:
+                await self._move(current, succeeded, SYSTEM_ACTOR, detail, **self._outcome(current))
+                return
+            except ConcurrentChangeError:
+                continue
+        log.warning("bot %s: could not store the outcome of %s; its deadline decides", bot.name, bot.state.value)
+
+    @staticmethod
+    def _outcome(bot: BotRecord) -> dict[str, object]:
+        """What a finished side effect changes besides the state."""
+        changes: dict[str, object] = {"previous": None}
+        if bot.state == BotState.DEPLOYING and bot.release is not None:
+            others = tuple(r for r in bot.published if r.coze_bot_id != bot.release.coze_bot_id)
+            changes["published"] = (*others, bot.release)
+        elif bot.state == BotState.TERMINATING:
+            changes["published"] = ()
+        return changes
+
+    async def _compensate(self, bot: BotRecord) -> None:
+        """A publish finished after its deploy was rolled back or terminated elsewhere: take it off the
+        channels again unless the bot now serves that same Coze bot."""
+        if bot.state != BotState.DEPLOYING or bot.release is None:
             return
-        with contextlib.suppress(ConcurrentChangeError):
-            await self._move(current, succeeded, SYSTEM_ACTOR, detail, previous=None)
+        current = await self.store.get(bot.name)
+        serving: set[str] = set()
+        if current is not None and current.state in (BotState.DEPLOYING, BotState.RUNNING, BotState.SCALING):
+            serving = {r.coze_bot_id for r in current.published}
+            if current.release is not None:
+                serving.add(current.release.coze_bot_id)
+        if bot.release.coze_bot_id in serving:
+            return
+        log.warning("bot %s: withdrawing %s, published after its deploy had ended", bot.name, bot.release.version)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLEANUP_SECONDS):
+                await self._actuator.withdraw(bot.tenant, bot.release)
 
     async def _same_episode(self, bot: BotRecord) -> BotRecord | None:
         """The bot as stored now, if it is still in the transitional state this drive started from (an
@@ -279,35 +335,38 @@ class LifecycleManager:
         if bot.state == BotState.SCALING:
             await self._actuator.scale(bot, bot.replicas)
             return f"{bot.replicas} replicas"
-        if bot.release is not None:
-            await self._actuator.withdraw(bot.tenant, bot.release)
-            return f"withdrawn from {', '.join(bot.release.connectors)}"
-        return "nothing was published"
+        releases = list(bot.published)  # and a release a deploy may have published before it was cut short
+        if bot.release is not None and all(r.coze_bot_id != bot.release.coze_bot_id for r in releases):
+            releases.append(bot.release)
+        for release in releases:
+            await self._actuator.withdraw(bot.tenant, release)
+        if not releases:
+            return "nothing was published"
+        return "withdrawn: " + ", ".join(f"{r.version} ({r.coze_bot_id})" for r in releases)
 
     async def _roll_back(self, bot: BotRecord, trigger: Trigger, detail: str) -> BotRecord | None:
-        """Undo what the transitional state may have done, then move back (None if another replica did)."""
+        """Move back (None if another replica moved the bot first), then undo what the transitional
+        state may have done. The move comes first so that only the replica that won it cleans up: a
+        clean-up by a loser could withdraw a deploy that had just succeeded."""
         changes: dict[str, object] = {"previous": None}
-        try:
-            async with asyncio.timeout(CLEANUP_SECONDS):
-                if bot.state == BotState.DEPLOYING and bot.release is not None:
-                    replaced = bot.previous is not None and bot.previous.coze_bot_id == bot.release.coze_bot_id
-                    if not replaced:  # a bot of its own: take it off the channels again
-                        await self._actuator.withdraw(bot.tenant, bot.release)
-                elif bot.state == BotState.SCALING and bot.previous is not None:
-                    await self._actuator.scale(bot, bot.previous.replicas)
-        except Exception as exc:
-            detail = f"{detail}; clean-up failed: {exc.__class__.__name__}: {exc}"
-        if bot.state == BotState.DEPLOYING and bot.previous is not None:
-            changes["release"] = bot.previous
+        withdraw: Release | None = None
+        if bot.state == BotState.DEPLOYING and bot.release is not None:
+            if bot.previous is not None:
+                changes["release"] = bot.previous
+            if not any(r.coze_bot_id == bot.release.coze_bot_id for r in bot.published):
+                withdraw = bot.release  # a Coze bot only this deploy published: take it off the channels again
         if bot.state == BotState.SCALING and bot.previous is not None:
             changes["replicas"] = bot.previous.replicas
         try:
-            return await self._move(bot, trigger, SYSTEM_ACTOR, detail, **changes)
+            moved = await self._move(bot, trigger, SYSTEM_ACTOR, detail, **changes)
         except ConcurrentChangeError:
             return None
-
-
-def _same(a: Release | None, b: Release | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return (a.version, a.coze_bot_id, tuple(a.connectors)) == (b.version, b.coze_bot_id, tuple(b.connectors))
+        try:
+            async with asyncio.timeout(CLEANUP_SECONDS):
+                if withdraw is not None:
+                    await self._actuator.withdraw(bot.tenant, withdraw)
+                elif bot.state == BotState.SCALING and bot.previous is not None:
+                    await self._actuator.scale(moved, bot.previous.replicas)
+        except Exception as exc:
+            log.error("bot %s: clean-up after %s failed: %s: %s", bot.name, trigger.value, exc.__class__.__name__, exc)
+        return moved

@@ -35,12 +35,35 @@ class Release:
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "connectors": list(self.connectors)})
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "connectors": list(self.connectors)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Release:
+        return cls(data["version"], data["coze_bot_id"], tuple(data["connectors"]), int(data["replicas"]))
+
     @classmethod
     def from_json(cls, raw: str | None) -> Release | None:
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return cls(data["version"], data["coze_bot_id"], tuple(data["connectors"]), int(data["replicas"]))
+        return cls.from_dict(json.loads(raw)) if raw else None
+
+    def same_as(self, other: Release | None) -> bool:
+        """The same version of the same Coze bot on the same channels (replica counts aside)."""
+        return other is not None and (self.version, self.coze_bot_id, tuple(self.connectors)) == (
+            other.version,
+            other.coze_bot_id,
+            tuple(other.connectors),
+        )
+
+
+def releases_to_json(releases: tuple[Release, ...]) -> str:
+    return json.dumps([r.to_dict() for r in releases])
+
+
+def releases_from_json(raw: str | None) -> tuple[Release, ...]:
+    return tuple(Release.from_dict(item) for item in json.loads(raw)) if raw else ()
+
+
+STABLE_KEPT = 5  # stable releases remembered (most recent last)
 
 
 @dataclass(frozen=True)
@@ -51,7 +74,8 @@ class BotRecord:
     release: Release | None  # what runs (or is being deployed)
     replicas: int
     previous: Release | None  # what a rollback of the transitional state returns to
-    stable: Release | None  # the last release that passed its health probes
+    stable: tuple[Release, ...]  # releases that passed their health probes, most recent last
+    published: tuple[Release, ...]  # what this bot has live on Coze channels (terminate withdraws all)
     recovery: Recovery
     fallback_reply: str
     deadline_at: float | None
@@ -70,9 +94,14 @@ class BotRecord:
     def moved(self, **changes: Any) -> BotRecord:
         return replace(self, **changes)
 
+    def rollback_target(self) -> Release | None:
+        """The most recent stable release served by another Coze bot than the current release."""
+        current = self.coze_bot_id
+        return next((r for r in reversed(self.stable) if r.coze_bot_id != current), None)
+
     def to_json(self) -> dict[str, Any]:
         def release(r: Release | None) -> dict[str, Any] | None:
-            return None if r is None else {**asdict(r), "connectors": list(r.connectors)}
+            return None if r is None else r.to_dict()
 
         return {
             "name": self.name,
@@ -83,7 +112,8 @@ class BotRecord:
             "connectors": list(self.release.connectors) if self.release else [],
             "replicas": self.replicas,
             "previous": release(self.previous),
-            "stable": release(self.stable),
+            "stable": [r.to_dict() for r in self.stable],
+            "published": [r.to_dict() for r in self.published],
             "recovery": self.recovery.value,
             "fallback_reply": self.fallback_reply,
             "deadline_at": self.deadline_at,

@@ -8,8 +8,16 @@ import json
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from cozegate.lifecycle.model import BotRecord, Recovery, Release, Transition
+from cozegate.lifecycle.model import (
+    BotRecord,
+    Recovery,
+    Release,
+    Transition,
+    releases_from_json,
+    releases_to_json,
+)
 from cozegate.lifecycle.states import TRANSITIONAL, BotState, Trigger
 from cozegate.storage import Database
 from cozegate.storage.schema import bot_transitions, bots
@@ -27,7 +35,8 @@ def _record(row: Row[Any]) -> BotRecord:
         release=release,
         replicas=m["replicas"],
         previous=Release.from_json(m["previous"]),
-        stable=Release.from_json(m["stable"]),
+        stable=releases_from_json(m["stable"]),
+        published=releases_from_json(m["published"]),
         recovery=Recovery(m["recovery"]),
         fallback_reply=m["fallback_reply"],
         deadline_at=m["deadline_at"],
@@ -46,7 +55,8 @@ def _columns(bot: BotRecord) -> dict[str, Any]:
         "connectors": json.dumps(list(bot.release.connectors) if bot.release else []),
         "replicas": bot.replicas,
         "previous": bot.previous.to_json() if bot.previous else None,
-        "stable": bot.stable.to_json() if bot.stable else None,
+        "stable": releases_to_json(bot.stable),
+        "published": releases_to_json(bot.published),
         "recovery": bot.recovery.value,
         "fallback_reply": bot.fallback_reply,
         "deadline_at": bot.deadline_at,
@@ -86,7 +96,10 @@ class BotStore:
             )
             return True
 
-        return await self._db.write(work)
+        try:
+            return await self._db.write(work)
+        except IntegrityError:  # PostgreSQL: another replica created it between our check and our insert
+            return False
 
     async def save(self, bot: BotRecord, expected_revision: int, transition: Transition | None = None) -> bool:
         """Write ``bot`` if nobody changed it since ``expected_revision`` (with its history row); False otherwise."""
@@ -118,7 +131,12 @@ class BotStore:
         return await self._db.write(work)
 
     async def history(self, name: str, limit: int = 100) -> list[Transition]:
-        stmt = select(bot_transitions).where(bot_transitions.c.bot == name).order_by(bot_transitions.c.id).limit(limit)
+        stmt = (  # the newest ``limit`` moves, returned oldest first
+            select(bot_transitions)
+            .where(bot_transitions.c.bot == name)
+            .order_by(bot_transitions.c.id.desc())
+            .limit(limit)
+        )
 
         def work(conn: Connection) -> list[Transition]:
             return [
@@ -133,7 +151,7 @@ class BotStore:
                     replicas=r.replicas,
                     detail=r.detail,
                 )
-                for r in conn.execute(stmt)
+                for r in reversed(conn.execute(stmt).all())
             ]
 
         return await self._db.read(work)

@@ -15,8 +15,14 @@ class AlertWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["feishu", "lark", "wecom", "slack"]
-    url: HttpUrl
+    url: SecretStr = Field(description="The chat's webhook URL (a secret: whoever has it can post to the chat).")
     secret: SecretStr | None = Field(None, description="Feishu / Lark signing secret (the bot's security setting).")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: SecretStr) -> SecretStr:
+        HttpUrl(url.get_secret_value())  # raises for anything but an http(s) URL
+        return url
 
 
 class Settings(BaseSettings):

@@ -150,7 +150,8 @@ bots = Table(
     Column("connectors", Text, nullable=False, default="[]"),
     Column("replicas", Integer, nullable=False, default=1),
     Column("previous", Text),  # JSON: what runs again if the transitional state rolls back
-    Column("stable", Text),  # JSON: the last version that passed health probes
+    Column("stable", Text),  # JSON list: releases that passed health probes, most recent last
+    Column("published", Text),  # JSON list: releases live on Coze channels
     Column("recovery", String(16), nullable=False),
     Column("fallback_reply", Text, nullable=False),
     Column("deadline_at", Float),

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("replicas", sa.Integer, nullable=False),
         sa.Column("previous", sa.Text),
         sa.Column("stable", sa.Text),
+        sa.Column("published", sa.Text),
         sa.Column("recovery", sa.String(16), nullable=False),
         sa.Column("fallback_reply", sa.Text, nullable=False),
         sa.Column("deadline_at", sa.Float),
