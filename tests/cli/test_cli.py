@@ -28,7 +28,7 @@ def cozegate(backend: Backend, *args: str, **env: str) -> subprocess.CompletedPr
 def test_help_names_every_command(backend: Backend) -> None:
     result = cozegate(backend, "--help")
     assert result.returncode == 0
-    for command in ("serve", "migrate", "dlq", "webhook", "sim"):
+    for command in ("serve", "migrate", "dlq", "webhook", "sim", "bots", "operator"):
         assert command in result.stdout
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from cozegate.cli import audit, bots, dlq, plugins, privacy, webhook
 from cozegate.cli.logging_setup import setup_logging
+from cozegate.cli.operator import operator
 from cozegate.cli.sim import sim
 from cozegate.settings import Settings
 
@@ -26,6 +27,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(bots.app, name="bots")
 app.command()(sim)
+app.command()(operator)
 
 
 @app.command()
