@@ -29,7 +29,6 @@ import asyncio
 import copy
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -40,12 +39,13 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
-import uvicorn
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.loopback_server import LoopbackServer
 
 K8S_VERSION = "1.32"
 Key = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" for cluster-scoped), name
@@ -671,37 +671,20 @@ class FakeKubeServer:
     def __init__(self, api: FakeKubeApi | None = None) -> None:
         self.api = api or FakeKubeApi()
         self.closing = False
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit this on Linux; without it every response waits ~40 ms for a delayed ACK.
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
-        config = uvicorn.Config(
-            app, log_level="critical", access_log=False, lifespan="off", loop="asyncio", timeout_graceful_shutdown=2
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self._server = LoopbackServer(app, graceful_seconds=2)  # open watches end at shutdown
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     def start(self) -> FakeKubeServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the fake API server did not start")
-            time.sleep(0.01)
+        self._server.start_serving()
         return self
 
     def stop(self) -> None:
         self.closing = True
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+        self._server.stop_serving()
 
     def kubeconfig(self) -> dict[str, Any]:
         return {

@@ -2,49 +2,28 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
+from tests.support.loopback_server import LoopbackServer
 
-class SimServer:
+
+class SimServer(LoopbackServer):
     """One simulator app served by uvicorn on a free loopback port, with helpers for its admin API."""
 
     def __init__(self, app: Starlette) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # without it every answer waits for the client's delayed ACK (about 40 ms per request)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off", loop="asyncio")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        super().__init__(app)
         self.admin = httpx.Client(base_url=self.url, timeout=10)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> SimServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the simulator did not start")
-            time.sleep(0.01)
+        self.start_serving()
         return self
 
     def stop(self) -> None:
         self.admin.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+        self.stop_serving()
 
     # admin API
 
