@@ -123,10 +123,16 @@ def test_the_operator_process_runs_cozebots_end_to_end(running: tuple[FakeKubeSe
 
     # no finalizer: deleting a CozeBot never waits for the operator; kopf keeps its notes in annotations
     for name in ("early", "late"):
-        bot = get(kube, "CozeBot", name)
-        assert bot is not None
+        # kopf writes its note after the handler returned, so it can come a moment after the children
+        bot = wait_for(
+            lambda n=name: (
+                (b := get(kube, "CozeBot", n))
+                and "cozegate.io/last-handled-configuration" in b["metadata"].get("annotations", {})
+                and b
+            ),
+            timeout=30,
+        )
         assert not bot["metadata"].get("finalizers"), bot["metadata"]
-        assert "cozegate.io/last-handled-configuration" in bot["metadata"]["annotations"]
         assert set(bot.get("status", {})) <= {"observedGeneration", "phase", "replicas", "readyReplicas", "conditions"}
 
     # the Deployment controller reports ready pods: the child event carries it into the CozeBot's status
