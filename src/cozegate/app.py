@@ -251,7 +251,12 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     pipeline = MessagePipeline(
         conversations, coze_clients, lambda: components.tenants, inbox, tools, exposures, routing
     )
-    actuator = CozeActuator(coze_for)
+    scaler = None
+    if settings.lifecycle_kubernetes_namespace is not None:  # kubernetes_asyncio only when it is used
+        from cozegate.operator.scaler import ClusterScaler
+
+        scaler = ClusterScaler(settings.lifecycle_kubernetes_namespace)
+    actuator = CozeActuator(coze_for, scaler)
     lifecycle = LifecycleManager(
         BotStore(db),
         actuator,
@@ -388,6 +393,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             for task in background:
                 task.cancel()
             await lifecycle.close()
+            if scaler is not None:
+                await scaler.aclose()
             stop_watching.set()
             watching.cancel()
             await workers.stop(settings.shutdown_grace_seconds)

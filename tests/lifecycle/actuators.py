@@ -45,6 +45,6 @@ class ScriptedActuator:
         # clean-up must work even when the forward step is failing: withdrawals never hang or fail here
         self.live.pop(release.coze_bot_id, None)
 
-    async def scale(self, bot: BotRecord, replicas: int) -> None:
+    async def scale(self, bot: BotRecord, replicas: int, *, wait: bool = True) -> None:
         self.calls.append(("scale", bot.name, str(replicas)))
         await self._act()

@@ -222,13 +222,22 @@ def test_the_base_renders_to_valid_manifests() -> None:
         "Job/cozegate-migrate",
         "Namespace/cozegate",
         "PodDisruptionBudget/cozegate-gateway",
+        "Role/cozegate-gateway",
+        "RoleBinding/cozegate-gateway",
         "Service/cozegate-gateway",
+        "ServiceAccount/cozegate-gateway",
         "ServiceAccount/cozegate-operator",
     ]
     cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
     for doc in docs:
         assert (doc["metadata"].get("namespace") == "cozegate") == (doc["kind"] not in cluster_scoped), doc["kind"]
     assert find(docs, "CustomResourceDefinition", "cozebots.cozegate.io") == cozebot_crd()
+    # the gateway may read and patch CozeBots of its namespace (scaling bots), nothing more
+    assert find(docs, "Role", "cozegate-gateway")["rules"] == [
+        {"apiGroups": ["cozegate.io"], "resources": ["cozebots"], "verbs": ["get", "patch"]}
+    ]
+    gateway = find(docs, "Deployment", "cozegate-gateway")["spec"]["template"]["spec"]
+    assert gateway["serviceAccountName"] == "cozegate-gateway"
 
 
 def test_the_gateway_serves_with_probes_on_external_backends() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 from cozegate.coze import CozeClient
@@ -11,7 +11,10 @@ from cozegate.lifecycle.model import BotRecord, Release
 
 log = logging.getLogger(__name__)
 
-Scaler = Callable[[BotRecord, int], Awaitable[None]]
+
+class Scaler(Protocol):
+    async def __call__(self, bot: BotRecord, replicas: int, *, wait: bool = True) -> None:
+        """Set the bot's worker count; with ``wait``, return once that many are ready."""
 
 
 class Actuator(Protocol):
@@ -21,8 +24,8 @@ class Actuator(Protocol):
     async def withdraw(self, tenant: str, release: Release) -> None:
         """Take ``release`` off its channels (no error if it was not on them)."""
 
-    async def scale(self, bot: BotRecord, replicas: int) -> None:
-        """Run ``replicas`` workers for the bot."""
+    async def scale(self, bot: BotRecord, replicas: int, *, wait: bool = True) -> None:
+        """Run ``replicas`` workers for the bot (``wait``: until they are ready)."""
 
 
 class CozeActuator:
@@ -43,8 +46,8 @@ class CozeActuator:
         for connector in release.connectors:
             await client.unpublish_bot(release.coze_bot_id, connector, reason="withdrawn by cozegate")
 
-    async def scale(self, bot: BotRecord, replicas: int) -> None:
+    async def scale(self, bot: BotRecord, replicas: int, *, wait: bool = True) -> None:
         if self._scaler is not None:
-            await self._scaler(bot, replicas)
+            await self._scaler(bot, replicas, wait=wait)
         else:
             log.info("bot %s: %d replicas recorded (no scaler: embedded mode)", bot.name, replicas)

@@ -366,7 +366,7 @@ class LifecycleManager:
                 if withdraw is not None:
                     await self._actuator.withdraw(bot.tenant, withdraw)
                 elif bot.state == BotState.SCALING and bot.previous is not None:
-                    await self._actuator.scale(moved, bot.previous.replicas)
+                    await self._actuator.scale(moved, bot.previous.replicas, wait=False)
         except Exception as exc:
             log.error("bot %s: clean-up after %s failed: %s: %s", bot.name, trigger.value, exc.__class__.__name__, exc)
         return moved

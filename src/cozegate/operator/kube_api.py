@@ -120,6 +120,10 @@ class KubernetesApi:
             raise
         return True
 
+    async def merge_patch(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of the object (not its status); the stored object after it."""
+        return await self._call("PATCH", object_path(ref), body=dict(patch), content_type=MERGE_PATCH)
+
     async def patch_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         return await self._call(
             "PATCH", object_path(ref) + "/status", body={"status": dict(status)}, content_type=MERGE_PATCH

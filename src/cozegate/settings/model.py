@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     lifecycle_terminate_timeout_seconds: float = Field(
         60.0, gt=0, description="A terminate not finished by then leaves the bot `failed` (terminate it again)."
     )
+    lifecycle_kubernetes_namespace: str | None = Field(
+        None,
+        description="Scale bots through their CozeBot resources in this namespace (the operator runs their "
+        "workers; scaling ends when they are ready). Unset: replica counts are only recorded.",
+    )
     health_probe_interval_seconds: float = Field(
         30.0, gt=0, description="Seconds between health probes of each running bot (with ±10 % jitter)."
     )
