@@ -45,6 +45,7 @@ from cozegate.gateway.rollout_routes import rollout_routes
 from cozegate.health import health_routes
 from cozegate.health.alerts import Alerter
 from cozegate.health.incidents import IncidentStore
+from cozegate.health.ledger import ProbeLedger
 from cozegate.health.probe_targets import dependency_checks
 from cozegate.health.prober import HealthProber, ProberSettings
 from cozegate.health.routing import HealthRouting
@@ -275,6 +276,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     prober = HealthProber(
         lifecycle,
         incidents,
+        ProbeLedger(db),
         coze_for,
         dependency_checks(db, redis, reply_http, lambda: components.tenants),
         Alerter(settings.alert_webhooks, reply_http),

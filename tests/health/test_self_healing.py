@@ -18,6 +18,7 @@ from cozegate.coze import CozeClient, CozeRetryPolicy
 from cozegate.coze.simulator import create_simulator_app
 from cozegate.health.alerts import Alerter
 from cozegate.health.incidents import IncidentStore
+from cozegate.health.ledger import ProbeLedger
 from cozegate.health.probe_targets import dependency_checks
 from cozegate.health.prober import HealthProber, ProberSettings
 from cozegate.health.routing import HealthRouting
@@ -76,6 +77,7 @@ class Replica:
         self.prober = HealthProber(
             self.manager,
             IncidentStore(db),
+            ProbeLedger(db),
             lambda tenant: coze,
             dependency_checks(db, None, http, lambda: registry),
             Alerter(channels, http, clock),
@@ -153,7 +155,10 @@ async def test_outage_is_detected_circuit_broken_alerted_once_and_closed_on_reco
     assert a.routing.route("default", "bot-echo") == ("bot-echo", "We will be right back.")
     assert b.routing.route("default", "bot-echo") == ("bot-echo", "We will be right back.")
 
+    sim.admin.delete("/sim/requests")
     await probe_rounds(a, b, clock, 3)  # still failing: no second incident, no second alert
+    canaries = sim.admin.get("/sim/requests", params={"endpoint": "conversations.create"}).json()["requests"]
+    assert len(canaries) == 3, "one canary per interval, whichever replica claimed it (not one per replica)"
     titles = alert_titles(chats)
     for kind in ("feishu", "wecom", "slack"):
         assert len(titles[kind]) == 1, (kind, titles)
@@ -253,10 +258,11 @@ async def test_a_failing_dependency_alerts_without_rerouting_until_the_bot_fails
     sim.clear_faults()  # the bot answers again while the reply URL is still down: users get the bot back
     await probe_rounds(a, b, clock, 1)
     assert a.routing.route("default", "bot-echo") == ("bot-echo", None)
-    [newest, *_] = await a.prober._incidents.recent(bot="echo2")
     closed = next(i for i in await a.prober._incidents.recent(bot="echo2") if i.id == incident.id)
     assert closed.state == "closed"
-    # the reply URL is still down: that is a new, alert-only incident (no route)
+    # the reply URL is still down: the next probe opens a new, alert-only incident (no route)
+    await probe_rounds(a, b, clock, 1)
+    [newest, *_] = await a.prober._incidents.recent(bot="echo2")
     assert newest.id != incident.id
     assert newest.action == "alert_only"
     assert newest.route is None

@@ -28,6 +28,7 @@ from cozegate.compliance.pii import PiiMasker
 from cozegate.coze import CozeClient
 from cozegate.health.alerts import Alert, Alerter
 from cozegate.health.incidents import Incident, IncidentStore
+from cozegate.health.ledger import ProbeLedger
 from cozegate.health.probes import CheckResult, canary_chat, timed
 from cozegate.health.routing import HealthRouting
 from cozegate.lifecycle import BotRecord, BotState, LifecycleManager, Recovery
@@ -58,15 +59,6 @@ class ProbeReport:
 
 
 @dataclass
-class _BotHealth:
-    """Consecutive failures of one release of one bot (a redeploy starts from zero)."""
-
-    failures: int = 0
-    canary_failures: int = 0
-    last_ok_at: float | None = None
-
-
-@dataclass
 class ProberSettings:
     interval: float = 30.0
     jitter: float = 0.1  # each wait is interval * (1 ± jitter)
@@ -85,6 +77,7 @@ class HealthProber:
         self,
         manager: LifecycleManager,
         incidents: IncidentStore,
+        ledger: ProbeLedger,
         client_for: Callable[[str], CozeClient],
         dependencies: DependencyChecks,
         alerter: Alerter,
@@ -94,13 +87,13 @@ class HealthProber:
     ) -> None:
         self._manager = manager
         self._incidents = incidents
+        self._ledger = ledger
         self._client_for = client_for
         self._dependencies = dependencies
         self._alerter = alerter
         self.routing = routing
         self.settings = settings or ProberSettings()
         self._republish = republish
-        self._health: dict[tuple[str, str | None, str | None], _BotHealth] = {}
         self._mask = PiiMasker()
 
     @property
@@ -124,14 +117,18 @@ class HealthProber:
         reports = await asyncio.gather(*(self._probe_and_judge(bot) for bot in bots))
         await self._close_incidents_of_stopped_bots([b for b in all_bots if b.state not in LIVE])
         await self.refresh_routes()
-        return list(reports)
+        return [r for r in reports if r is not None]
 
-    async def _probe_and_judge(self, bot: BotRecord) -> ProbeReport:
+    async def _probe_and_judge(self, bot: BotRecord) -> ProbeReport | None:
+        """Probe the bot unless another replica did this interval; None when skipped."""
         stagger = (
             self.settings.interval * self.settings.jitter if self.settings.stagger is None else self.settings.stagger
         )
-        if stagger > 0:  # replicas and bots spread their canaries over the interval instead of all at once
+        if stagger > 0:  # bots spread their canaries over the interval instead of all at once
             await asyncio.sleep(self.settings.random.uniform(0, stagger))
+        min_gap = self.settings.interval * (1 - 2 * self.settings.jitter)
+        if not await self._ledger.claim(bot.name, _release_key(bot), self._now, min_gap):
+            return None
         report = await self.probe(bot)
         try:
             await self._judge(bot, report)
@@ -171,13 +168,9 @@ class HealthProber:
                 log.info("health: incident %d closed: bot %s is no longer running", incident.id, incident.bot)
 
     async def _judge(self, bot: BotRecord, report: ProbeReport) -> None:
-        health = self._health.setdefault((bot.name, bot.coze_bot_id, bot.version), _BotHealth())
         now = self._now
         canary_ok = not report.canary_failed
-        health.failures = 0 if report.ok else health.failures + 1
-        health.canary_failures = 0 if canary_ok else health.canary_failures + 1
-        if report.ok:
-            health.last_ok_at = now
+        counts = await self._ledger.record(bot.name, _release_key(bot), report.ok, canary_ok, now)
         incident = await self._incidents.open_for(bot.name)
         if incident is not None:
             # a bot's incident closes when the bot answers again (a failing dependency alone does not
@@ -186,7 +179,7 @@ class HealthProber:
             if healed and await self._incidents.close(incident.id, now):
                 await self._resolved(bot, incident, now)
                 return
-            if not canary_ok and health.canary_failures >= self.settings.threshold:
+            if not canary_ok and counts.canary_failures >= self.settings.threshold:
                 if incident.action == "alert_only":
                     if await self._incidents.escalate(incident.id, bot.recovery.value, report.reason):
                         await self._recover_and_alert(bot, incident.id, report, escalated=True)
@@ -197,16 +190,16 @@ class HealthProber:
             if bot.release is not None:
                 await self._manager.mark_stable(bot.name, bot.release)
             return
-        log.warning("health: bot %s failed its probe (%d in a row): %s", bot.name, health.failures, report.reason)
-        if health.failures < self.settings.threshold:
+        log.warning("health: bot %s failed its probe (%d in a row): %s", bot.name, counts.failures, report.reason)
+        if counts.failures < self.settings.threshold:
             return
         action = bot.recovery.value if report.canary_failed else "alert_only"
-        opened = await self._incidents.open(bot.name, bot.tenant, report.reason, action, health.last_ok_at, now)
+        opened = await self._incidents.open(bot.name, bot.tenant, report.reason, action, counts.last_ok_at, now)
         if opened is None:
             return  # another replica opened it
         metrics.INCIDENTS.labels(bot.name, action).inc()
-        if health.last_ok_at is not None:
-            metrics.TIME_TO_DETECT.labels(bot.name).observe(now - health.last_ok_at)
+        if counts.last_ok_at is not None:
+            metrics.TIME_TO_DETECT.labels(bot.name).observe(now - counts.last_ok_at)
         await self._recover_and_alert(bot, opened.id, report)
 
     async def _recover_and_alert(
@@ -252,3 +245,7 @@ class HealthProber:
             await self._alerter.send(
                 Alert(f"[cozegate] bot {bot.name} recovered (incident {incident.id})", lines, True)
             )
+
+
+def _release_key(bot: BotRecord) -> str:
+    return f"{bot.version}@{bot.coze_bot_id}"

@@ -176,6 +176,19 @@ bot_transitions = Table(
     Index("ix_bot_transitions_bot", "bot", "id"),
 )
 
+# Who probes a bot this interval (one replica claims it) and its consecutive failures, so replicas
+# share one count and one canary per interval instead of each probing every bot.
+bot_probes = Table(
+    "bot_probes",
+    metadata,
+    Column("bot", String(64), primary_key=True),
+    Column("release", String(200), nullable=False),  # counts restart when the release changes
+    Column("failures", Integer, nullable=False),
+    Column("canary_failures", Integer, nullable=False),
+    Column("last_ok_at", Float),
+    Column("probed_at", Float, nullable=False),
+)
+
 # At most one open incident per bot (a partial unique index), so replicas probing the same bot
 # open it once and alert once.
 health_incidents = Table(

@@ -1,4 +1,4 @@
-"""bot lifecycle (state, history) and health incidents
+"""bot lifecycle (state, history), probe ledger and health incidents
 
 Revision ID: 0007
 Revises: 0006
@@ -50,6 +50,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_bot_transitions_bot", "bot_transitions", ["bot", "id"])
     op.create_table(
+        "bot_probes",
+        sa.Column("bot", sa.String(64), primary_key=True),
+        sa.Column("release", sa.String(200), nullable=False),
+        sa.Column("failures", sa.Integer, nullable=False),
+        sa.Column("canary_failures", sa.Integer, nullable=False),
+        sa.Column("last_ok_at", sa.Float),
+        sa.Column("probed_at", sa.Float, nullable=False),
+    )
+    op.create_table(
         "health_incidents",
         sa.Column("id", _Id, primary_key=True, autoincrement=True),
         sa.Column("bot", sa.String(64), nullable=False),
@@ -78,6 +87,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("uq_health_incidents_open_bot", "health_incidents")
     op.drop_table("health_incidents")
+    op.drop_table("bot_probes")
     op.drop_index("ix_bot_transitions_bot", "bot_transitions")
     op.drop_table("bot_transitions")
     op.drop_table("bots")
