@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import delete
 
 from cozegate.lifecycle import (
     BotState,
@@ -28,11 +29,13 @@ from cozegate.lifecycle import (
 from cozegate.lifecycle.states import TRANSITIONAL
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, upgrade_to_head
+from cozegate.storage.schema import bots
 from tests.lifecycle.actuators import Mode, ScriptedActuator
 
 VERSIONS = st.sampled_from([("v1", "coze-a"), ("v2", "coze-a"), ("v3", "coze-b")])
 MODES: st.SearchStrategy[Mode] = st.sampled_from(["ok", "fail", "hang"])
 _names = itertools.count()
+HEARTBEAT = 0.05  # heartbeats happen during examples too
 
 # The legal moves, written out from the diagram (independently of the code's table).
 P, D, R, S, T, X, F = "pending", "deploying", "running", "scaling", "terminating", "terminated", "failed"
@@ -67,7 +70,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.run(self.manager.register(self.name, "default", actor="test"))
 
     def _new_manager(self) -> LifecycleManager:
-        return LifecycleManager(BotStore(self.db), self.actuator, timeouts=self.timeouts, clock=self.clock)
+        return LifecycleManager(
+            BotStore(self.db), self.actuator, timeouts=self.timeouts, clock=self.clock, heartbeat_seconds=HEARTBEAT
+        )
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.runner.run(coro)
@@ -195,6 +200,10 @@ class LifecycleMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.run(self.manager.close())
         self.settle_cancelled()
+        # examples share the database: a bot left in a transitional state must not be resumed by the
+        # next example's manager (its side effects would land in that example's actuator)
+        name = self.name
+        self.run(self.db.write(lambda conn: conn.execute(delete(bots).where(bots.c.name == name))))
 
 
 @pytest.mark.timeout(600)

@@ -110,3 +110,28 @@ async def _is_live(actuator: ScriptedActuator, coze_bot: str) -> bool:
 
 async def _no_drives(manager: LifecycleManager) -> bool:
     return all(t.done() for t in manager.drives().values())
+
+
+async def test_a_deploy_left_by_a_stopped_replica_is_carried_on_by_another(db: Database) -> None:
+    clock = Clock()
+    stuck = ScriptedActuator(gate=asyncio.Event())
+    working = ScriptedActuator()
+    a = LifecycleManager(BotStore(db), stuck, clock=clock, heartbeat_seconds=0.02)
+    b = LifecycleManager(BotStore(db), working, clock=clock, heartbeat_seconds=0.02)
+    await a.register("b5", "default", actor="t")
+    await a.deploy("b5", Release("v1", "coze-e"), actor="t")
+
+    clock.now += 20  # a is alive and beating: b leaves its deploy alone
+    await asyncio.sleep(0.2)
+    assert await b.tick() == []
+    assert b.drives() == {}
+
+    await a.close()  # a stops without a word (its side effect dies with it)
+    clock.now += 20
+    assert await b.tick() == []  # not past the deadline: b carries the deploy on instead of rolling it back
+    async with asyncio.timeout(30):
+        bot = await b.settled("b5")
+    assert bot.state == BotState.RUNNING
+    assert "coze-e" in working.live
+    assert [t.trigger for t in await b.store.history("b5")] == [Trigger.DEPLOY, Trigger.DEPLOYED]
+    await b.close()

@@ -73,8 +73,10 @@ class LifecycleManager:
         timeouts: Timeouts | None = None,
         hooks: LifecycleHooks | None = None,
         clock: Callable[[], float] = time.time,
+        heartbeat_seconds: float = 5.0,
     ) -> None:
         self.store = store
+        self._heartbeat = heartbeat_seconds
         self.hooks = hooks or LifecycleHooks()
         self.timeouts = timeouts or Timeouts()
         self._actuator = actuator
@@ -176,26 +178,33 @@ class LifecycleManager:
 
     # -- deadlines and restarts -----------------------------------------------------------------
     async def tick(self) -> list[BotRecord]:
-        """Roll back every transitional state past its deadline; returns the bots that moved."""
+        """Roll back every transitional state past its deadline, and carry on those whose driver (another
+        replica) stopped beating; returns the bots that were rolled back."""
         moved = []
         now = self._clock()
+        stale_before = now - 3 * self._heartbeat
         for bot in await self.store.in_transition():
             if bot.deadline_at is not None and bot.deadline_at <= now:
                 self._cancel_drive(bot.name)
                 timeout = self.timeouts.of(bot.state)
-                after = await self._roll_back(
-                    bot, Trigger.TIMED_OUT, f"{bot.state.value} took longer than {timeout:g} s"
-                )
+                detail = f"{bot.state.value} took longer than {timeout:g} s"
+                after = await self._roll_back(bot, Trigger.TIMED_OUT, detail)
                 if after is not None:
                     moved.append(after)
+            elif (
+                bot.name not in self._drives and bot.updated_at < stale_before and await self.store.take_over(bot, now)
+            ):
+                log.warning("bot %s: its %s was left by a stopped process; carrying it on", bot.name, bot.state)
+                self._start_drive(bot.moved(updated_at=now))
         return moved
 
     async def resume(self) -> None:
         """At start: finish what a stopped process left in a transitional state, or roll it back."""
         rolled_back = await self.tick()
         for bot in await self.store.in_transition():
-            log.info("bot %s was %s when the last process stopped: carrying on", bot.name, bot.state.value)
-            self._start_drive(bot)
+            if bot.name not in self._drives:
+                log.info("bot %s was %s when the last process stopped: carrying on", bot.name, bot.state.value)
+                self._start_drive(bot)
         for bot in rolled_back:
             log.warning("bot %s: rolled back to %s after a restart past its deadline", bot.name, bot.state.value)
 
@@ -267,6 +276,7 @@ class LifecycleManager:
         """Run the side effect of the bot's transitional state and store its outcome."""
         succeeded, failed = _OUTCOMES[bot.state]
         assert bot.deadline_at is not None
+        beating = asyncio.create_task(self._beat(bot), name=f"lifecycle-heartbeat-{bot.name}")
         try:
             async with asyncio.timeout(max(bot.deadline_at - self._clock(), 0.0)):
                 detail = await self._side_effect(bot)
@@ -278,6 +288,8 @@ class LifecycleManager:
             if current is not None:
                 await self._roll_back(current, failed, f"{exc.__class__.__name__}: {exc}")
             return
+        finally:
+            beating.cancel()
         for _ in range(3):  # an unrelated change (a new recovery policy) only bumps the revision: retry
             current = await self._same_episode(bot)
             if current is None:
@@ -289,6 +301,16 @@ class LifecycleManager:
             except ConcurrentChangeError:
                 continue
         log.warning("bot %s: could not store the outcome of %s; its deadline decides", bot.name, bot.state.value)
+
+    async def _beat(self, bot: BotRecord) -> None:
+        """Tell other replicas this side effect is alive (else ``tick`` there carries it on)."""
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            try:
+                if not await self.store.touch(bot, self._clock()):
+                    return
+            except Exception as exc:
+                log.warning("bot %s: heartbeat failed: %s", bot.name, exc.__class__.__name__)
 
     @staticmethod
     def _outcome(bot: BotRecord) -> dict[str, object]:

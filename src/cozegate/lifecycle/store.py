@@ -130,6 +130,30 @@ class BotStore:
 
         return await self._db.write(work)
 
+    async def touch(self, bot: BotRecord, now: float) -> bool:
+        """Heartbeat of the side effect running for ``bot``'s transitional state (no revision bump:
+        it changes nothing another writer could conflict with); False once that state has ended."""
+        stmt = (
+            update(bots)
+            .where(bots.c.name == bot.name, bots.c.state == bot.state.value, bots.c.deadline_at == bot.deadline_at)
+            .values(updated_at=now)
+        )
+        return bool(await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1))
+
+    async def take_over(self, bot: BotRecord, now: float) -> bool:
+        """Claim ``bot``'s transitional state, as read, for this process (its driver stopped beating)."""
+        stmt = (
+            update(bots)
+            .where(
+                bots.c.name == bot.name,
+                bots.c.state == bot.state.value,
+                bots.c.deadline_at == bot.deadline_at,
+                bots.c.updated_at == bot.updated_at,
+            )
+            .values(updated_at=now)
+        )
+        return bool(await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1))
+
     async def history(self, name: str, limit: int = 100) -> list[Transition]:
         stmt = (  # the newest ``limit`` moves, returned oldest first
             select(bot_transitions)
