@@ -7,6 +7,8 @@ chat gets the recovery alert."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +51,16 @@ def test_the_server_heals_itself_and_users_get_the_fallback_meanwhile(
         assert api.put("/admin/bots/echo", json=body).status_code == 201
         assert api.post("/admin/bots/echo/deploy", json={"version": "v1", "coze_bot_id": "bot-echo"}).status_code == 202
         wait_for(lambda: api.get("/admin/bots/echo").json()["bot"]["stable"])  # probes pass: v1 is stable
+        listed = subprocess.run(
+            [sys.executable, "-m", "cozegate", "bots", "list", "--url", server.url],
+            env={**server.env, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        [row] = [line for line in listed.stdout.splitlines() if "echo" in line and "default" in line]
+        assert row.count("v1") == 2, row  # the version and the stable column
 
         simulator.inject(kind="http_error", status=500, code=5000, bot_id="bot-echo")
         incident: dict[str, Any] = wait_for(lambda: api.get("/admin/bots/echo").json()["incident"])

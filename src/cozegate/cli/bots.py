@@ -89,7 +89,7 @@ def list_(url: URL = None, tenant: Annotated[str | None, typer.Option(help="Only
     bots = _call(url, "GET", "/admin/bots" + (f"?tenant={tenant}" if tenant else ""))["bots"]
     table = Table("name", "tenant", "state", "version", "Coze bot", "replicas", "recovery", "stable")
     for b in bots:
-        stable = b["stable"]["version"] if b["stable"] else "-"
+        stable = b["stable"][-1]["version"] if b["stable"] else "-"  # the most recent
         table.add_row(
             b["name"],
             b["tenant"],
