@@ -266,6 +266,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             scaling=settings.lifecycle_scale_timeout_seconds,
             terminating=settings.lifecycle_terminate_timeout_seconds,
         ),
+        exclusive=db.is_sqlite,  # embedded: one process, so a restart carries every deploy on at once
     )
     incidents = IncidentStore(db)
 

@@ -152,7 +152,8 @@ def test_a_deploy_interrupted_by_a_crash_resumes_after_restart(
 
     restarted = ServerProcess(env, tmp_path / "server.log", port=server.port).start()
     try:
-        bot = wait_for(lambda: (b := _bot(restarted, "resume"))["state"] == "running" and b)
+        # embedded: carried on at start; distributed: once the dead process's beat is stale (30 s)
+        bot = wait_for(lambda: (b := _bot(restarted, "resume"))["state"] == "running" and b, timeout=120)
         assert bot["version"] == "v1"
         history = httpx.get(f"{restarted.url}/admin/bots/resume/history", headers=ADMIN, timeout=10).json()["history"]
         assert [h["trigger"] for h in history] == ["deploy", "deployed"]

@@ -71,7 +71,12 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def _new_manager(self) -> LifecycleManager:
         return LifecycleManager(
-            BotStore(self.db), self.actuator, timeouts=self.timeouts, clock=self.clock, heartbeat_seconds=HEARTBEAT
+            BotStore(self.db),
+            self.actuator,
+            timeouts=self.timeouts,
+            clock=self.clock,
+            heartbeat_seconds=HEARTBEAT,
+            exclusive=True,  # a restart is one process coming back (embedded)
         )
 
     def run(self, coro):  # type: ignore[no-untyped-def]

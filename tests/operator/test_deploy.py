@@ -238,6 +238,9 @@ def test_the_base_renders_to_valid_manifests() -> None:
     ]
     gateway = find(docs, "Deployment", "cozegate-gateway")["spec"]["template"]["spec"]
     assert gateway["serviceAccountName"] == "cozegate-gateway"
+    namespace_env = next(e for e in gateway["containers"][0]["env"] if e["name"].endswith("KUBERNETES_NAMESPACE"))
+    assert namespace_env["name"] == "COZEGATE_LIFECYCLE_KUBERNETES_NAMESPACE"  # a real setting
+    assert namespace_env["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}  # follows overlays
 
 
 def test_the_gateway_serves_with_probes_on_external_backends() -> None:
@@ -248,7 +251,7 @@ def test_the_gateway_serves_with_probes_on_external_backends() -> None:
     assert serve["command"] == ["cozegate", "serve"]
     assert serve["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert serve["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in serve["env"]}
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in serve["env"] if "secretKeyRef" in e["valueFrom"]}
     assert {name: (r["name"], r["key"]) for name, r in refs.items()} == {
         name: ("cozegate-backends", key) for name, key in SECRET_KEYS.items()
     }

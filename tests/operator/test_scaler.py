@@ -50,7 +50,8 @@ async def pods_ready(kube: FakeKubeServer, reconciler: Reconciler, ready: int) -
     await reconciler.reconcile(NAMESPACE, "shop")
     deployment = kube.api.get("apps/v1", "Deployment", NAMESPACE, "shop")
     assert deployment is not None
-    status = {"observedGeneration": deployment["metadata"]["generation"], "replicas": ready, "readyReplicas": ready}
+    generation = deployment["metadata"]["generation"]
+    status = {"observedGeneration": generation, "replicas": ready, "updatedReplicas": ready, "readyReplicas": ready}
     kube.api.update_status("apps/v1", "Deployment", NAMESPACE, "shop", status)
     await reconciler.reconcile(NAMESPACE, "shop")
 
@@ -103,4 +104,38 @@ async def test_scaling_a_bot_without_a_cozebot_fails_at_once_and_keeps_the_count
     assert last.trigger == Trigger.SCALE_FAILED
     assert last.detail is not None
     assert "no CozeBot bots/ghost" in last.detail
+    await manager.close()
+
+
+async def test_scaling_fails_at_once_when_the_operator_will_not_apply_it(
+    db: Database, kube: FakeKubeServer, api_client: ApiClient, reconciler: Reconciler
+) -> None:
+    kube.api.install(cozebot_body(name="shop", replicas=1, autoscaling={"maxReplicas": 4}))
+    kube.api.install(cozebot_body(name="frozen", replicas=1, paused=True))
+    await reconciler.reconcile(NAMESPACE, "shop")
+    scaler = CozeBotScaler(KubernetesApi(api_client), NAMESPACE, poll_seconds=0.02)
+    manager = LifecycleManager(BotStore(db), ClusterActuator(scaler))
+    for name in ("shop", "frozen"):
+        await manager.register(name, "acme", actor="t")
+        await manager.deploy(name, Release("v1", "7350000000000000001"), actor="t")
+        await manager.settled(name)
+
+    await manager.scale("shop", 3, actor="t")  # its autoscaler owns the count
+    await manager.scale("frozen", 3, actor="t")  # paused: the operator applies nothing
+
+    async def reconcile_until_settled(name: str) -> BotRecord:
+        async with asyncio.timeout(30):
+            while (bot := await manager.require(name)).state == BotState.SCALING:
+                await reconciler.reconcile(NAMESPACE, name)
+                await asyncio.sleep(0.02)
+        return bot
+
+    for name, reason in (("shop", "autoscaler owns the replica count"), ("frozen", "is paused")):
+        bot = await reconcile_until_settled(name)
+        assert (bot.state, bot.replicas) == (BotState.RUNNING, 1)
+        last = (await manager.store.history(name))[-1]
+        assert last.trigger == Trigger.SCALE_FAILED
+        assert last.detail is not None
+        assert reason in last.detail
+    assert cozebot(kube)["spec"]["replicas"] == 1  # never patched: refused before the patch
     await manager.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cozegate.storage import Database
@@ -51,6 +51,9 @@ class ProbeLedger:
             return await self._db.write(work)
         except IntegrityError:  # another replica inserted the first claim at the same moment
             return False
+
+    async def forget(self, bot: str) -> None:
+        await self._db.write(lambda conn: conn.execute(delete(bot_probes).where(bot_probes.c.bot == bot)))
 
     async def record(self, bot: str, release: str, ok: bool, canary_ok: bool, now: float) -> ProbeCounts:
         """Count one probe's outcome (only the claimer writes, so read-then-write is safe)."""

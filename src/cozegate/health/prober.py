@@ -120,24 +120,33 @@ class HealthProber:
         return [r for r in reports if r is not None]
 
     async def _probe_and_judge(self, bot: BotRecord) -> ProbeReport | None:
-        """Probe the bot unless another replica did this interval; None when skipped."""
-        stagger = (
-            self.settings.interval * self.settings.jitter if self.settings.stagger is None else self.settings.stagger
-        )
-        if stagger > 0:  # bots spread their canaries over the interval instead of all at once
-            await asyncio.sleep(self.settings.random.uniform(0, stagger))
-        min_gap = self.settings.interval * (1 - 2 * self.settings.jitter)
-        if not await self._ledger.claim(bot.name, _release_key(bot), self._now, min_gap):
-            return None
-        report = await self.probe(bot)
+        """Probe the bot unless another replica did this interval; None when skipped (or on an error,
+        which is logged: one bot's trouble must not stop the round for the others)."""
         try:
+            stagger = (
+                self.settings.interval * self.settings.jitter
+                if self.settings.stagger is None
+                else self.settings.stagger
+            )
+            if stagger > 0:  # bots spread their canaries over the interval instead of all at once
+                await asyncio.sleep(self.settings.random.uniform(0, stagger))
+            if not await self._ledger.claim(bot.name, _release_key(bot), self._now, self._min_gap):
+                return None
+            report = await self.probe(bot)
             await self._judge(bot, report)
         except Exception:
-            log.exception("health: judging the probe of bot %s failed", bot.name)
+            log.exception("health: probing bot %s failed", bot.name)
+            return None
         return report
 
+    @property
+    def _min_gap(self) -> float:
+        """Seconds between two probes of one bot, whichever replicas run them."""
+        return self.settings.interval * (1 - 2 * self.settings.jitter)
+
     async def probe(self, bot: BotRecord) -> ProbeReport:
-        timeout = self.settings.timeout
+        # a probe ends before the next one may start, so only one replica ever counts a bot's outcome
+        timeout = min(self.settings.timeout, self._min_gap)
         checks = dict(self._dependencies(bot))
         if bot.coze_bot_id is not None:
             checks[CANARY] = canary_chat(self._client_for(bot.tenant), bot.coze_bot_id)
@@ -163,6 +172,8 @@ class HealthProber:
 
     async def _close_incidents_of_stopped_bots(self, stopped: list[BotRecord]) -> None:
         names = {b.name for b in stopped}
+        for name in names:  # a bot deployed again later starts with a clean count
+            await self._ledger.forget(name)
         for incident in await self._incidents.all_open():
             if incident.bot in names and await self._incidents.close(incident.id, self._now):
                 log.info("health: incident %d closed: bot %s is no longer running", incident.id, incident.bot)

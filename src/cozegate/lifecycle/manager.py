@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "lifecycle"
 CLEANUP_SECONDS = 10.0
 HOOK_SECONDS = 10.0  # a hook may take this long; a slower one is cancelled and logged
+STALE_BEATS = 6  # a side effect whose beat is this many intervals old is taken over (30 s by default)
 
 
 class BotNotFoundError(LookupError):
@@ -74,9 +78,14 @@ class LifecycleManager:
         hooks: LifecycleHooks | None = None,
         clock: Callable[[], float] = time.time,
         heartbeat_seconds: float = 5.0,
+        exclusive: bool = False,
     ) -> None:
+        """``exclusive``: this process is the only one on the database (embedded mode), so at start it
+        carries on every transitional state at once instead of waiting for their beats to go stale."""
         self.store = store
         self._heartbeat = heartbeat_seconds
+        self._exclusive = exclusive
+        self.driver_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.hooks = hooks or LifecycleHooks()
         self.timeouts = timeouts or Timeouts()
         self._actuator = actuator
@@ -182,7 +191,7 @@ class LifecycleManager:
         replica) stopped beating; returns the bots that were rolled back."""
         moved = []
         now = self._clock()
-        stale_before = now - 3 * self._heartbeat
+        stale_before = now - STALE_BEATS * self._heartbeat
         for bot in await self.store.in_transition():
             if bot.deadline_at is not None and bot.deadline_at <= now:
                 self._cancel_drive(bot.name)
@@ -192,17 +201,20 @@ class LifecycleManager:
                 if after is not None:
                     moved.append(after)
             elif (
-                bot.name not in self._drives and bot.updated_at < stale_before and await self.store.take_over(bot, now)
+                bot.name not in self._drives
+                and bot.updated_at < stale_before
+                and await self.store.take_over(bot, self.driver_id, now)
             ):
                 log.warning("bot %s: its %s was left by a stopped process; carrying it on", bot.name, bot.state)
                 self._start_drive(bot.moved(updated_at=now))
         return moved
 
     async def resume(self) -> None:
-        """At start: finish what a stopped process left in a transitional state, or roll it back."""
+        """At start: finish what a stopped process left in a transitional state, or roll it back. With
+        other replicas around, only states whose driver stopped beating are taken over (``tick``)."""
         rolled_back = await self.tick()
-        for bot in await self.store.in_transition():
-            if bot.name not in self._drives:
+        for bot in await self.store.in_transition() if self._exclusive else []:
+            if bot.name not in self._drives and await self.store.take_over(bot, self.driver_id, self._clock()):
                 log.info("bot %s was %s when the last process stopped: carrying on", bot.name, bot.state.value)
                 self._start_drive(bot)
         for bot in rolled_back:
@@ -249,7 +261,7 @@ class LifecycleManager:
         deadline = now + self.timeouts.of(target) if target in TRANSITIONAL else None
         moved = bot.moved(state=target, deadline_at=deadline, updated_at=now, **changes)
         transition = Transition(bot.name, bot.state, target, trigger, actor, now, moved.version, moved.replicas, detail)
-        if not await self.store.save(moved, bot.revision, transition):
+        if not await self.store.save(moved, bot.revision, transition, driver=self.driver_id):
             raise ConcurrentChangeError(bot.name)
         moved = moved.moved(revision=bot.revision + 1)
         metrics.BOT_TRANSITIONS.labels(bot.state.value, target.value, trigger.value).inc()
@@ -276,7 +288,7 @@ class LifecycleManager:
         """Run the side effect of the bot's transitional state and store its outcome."""
         succeeded, failed = _OUTCOMES[bot.state]
         assert bot.deadline_at is not None
-        beating = asyncio.create_task(self._beat(bot), name=f"lifecycle-heartbeat-{bot.name}")
+        beating = asyncio.create_task(self._beat(bot, asyncio.current_task()), name=f"lifecycle-beat-{bot.name}")
         try:
             async with asyncio.timeout(max(bot.deadline_at - self._clock(), 0.0)):
                 detail = await self._side_effect(bot)
@@ -302,15 +314,24 @@ class LifecycleManager:
                 continue
         log.warning("bot %s: could not store the outcome of %s; its deadline decides", bot.name, bot.state.value)
 
-    async def _beat(self, bot: BotRecord) -> None:
-        """Tell other replicas this side effect is alive (else ``tick`` there carries it on)."""
+    async def _beat(self, bot: BotRecord, drive: asyncio.Task[None] | None) -> None:
+        """Tell other replicas this side effect is alive (else ``tick`` there carries it on); stop the
+        side effect if another process took it over meanwhile (two would publish twice)."""
         while True:
-            await asyncio.sleep(self._heartbeat)
             try:
-                if not await self.store.touch(bot, self._clock()):
-                    return
+                async with asyncio.timeout(self._heartbeat):
+                    alive = await self.store.touch(bot, self.driver_id, self._clock())
             except Exception as exc:
                 log.warning("bot %s: heartbeat failed: %s", bot.name, exc.__class__.__name__)
+                alive = True
+            if not alive:
+                current = await self.store.get(bot.name)
+                if current is not None and (current.state, current.deadline_at) == (bot.state, bot.deadline_at):
+                    log.warning("bot %s: another process took over its %s; stopping here", bot.name, bot.state)
+                    if drive is not None:
+                        drive.cancel()
+                return
+            await asyncio.sleep(self._heartbeat)
 
     @staticmethod
     def _outcome(bot: BotRecord) -> dict[str, object]:

@@ -101,14 +101,23 @@ class BotStore:
         except IntegrityError:  # PostgreSQL: another replica created it between our check and our insert
             return False
 
-    async def save(self, bot: BotRecord, expected_revision: int, transition: Transition | None = None) -> bool:
-        """Write ``bot`` if nobody changed it since ``expected_revision`` (with its history row); False otherwise."""
+    async def save(
+        self,
+        bot: BotRecord,
+        expected_revision: int,
+        transition: Transition | None = None,
+        *,
+        driver: str | None = None,
+    ) -> bool:
+        """Write ``bot`` if nobody changed it since ``expected_revision`` (with its history row); False
+        otherwise. A move into a transitional state names the process that ``driver``s it."""
 
         def work(conn: Connection) -> bool:
+            values = _columns(bot) if transition is None else {**_columns(bot), "driver": driver}
             stmt = (
                 update(bots)
                 .where(bots.c.name == bot.name, bots.c.revision == expected_revision)
-                .values(revision=expected_revision + 1, **_columns(bot))
+                .values(revision=expected_revision + 1, **values)
             )
             if conn.execute(stmt).rowcount != 1:
                 return False
@@ -130,18 +139,24 @@ class BotStore:
 
         return await self._db.write(work)
 
-    async def touch(self, bot: BotRecord, now: float) -> bool:
-        """Heartbeat of the side effect running for ``bot``'s transitional state (no revision bump:
-        it changes nothing another writer could conflict with); False once that state has ended."""
+    async def touch(self, bot: BotRecord, driver: str, now: float) -> bool:
+        """Heartbeat of ``driver``'s side effect for ``bot``'s transitional state (no revision bump: it
+        changes nothing another writer could conflict with); False once the state ended or another
+        process took it over (the caller then stops)."""
         stmt = (
             update(bots)
-            .where(bots.c.name == bot.name, bots.c.state == bot.state.value, bots.c.deadline_at == bot.deadline_at)
+            .where(
+                bots.c.name == bot.name,
+                bots.c.state == bot.state.value,
+                bots.c.deadline_at == bot.deadline_at,
+                bots.c.driver == driver,
+            )
             .values(updated_at=now)
         )
         return bool(await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1))
 
-    async def take_over(self, bot: BotRecord, now: float) -> bool:
-        """Claim ``bot``'s transitional state, as read, for this process (its driver stopped beating)."""
+    async def take_over(self, bot: BotRecord, driver: str, now: float) -> bool:
+        """Make ``driver`` run ``bot``'s transitional state, as read (its driver stopped beating)."""
         stmt = (
             update(bots)
             .where(
@@ -150,7 +165,7 @@ class BotStore:
                 bots.c.deadline_at == bot.deadline_at,
                 bots.c.updated_at == bot.updated_at,
             )
-            .values(updated_at=now)
+            .values(updated_at=now, driver=driver)
         )
         return bool(await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1))
 

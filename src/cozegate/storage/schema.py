@@ -155,6 +155,7 @@ bots = Table(
     Column("recovery", String(16), nullable=False),
     Column("fallback_reply", Text, nullable=False),
     Column("deadline_at", Float),
+    Column("driver", String(64)),  # the process running the transitional state's side effect
     Column("revision", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),

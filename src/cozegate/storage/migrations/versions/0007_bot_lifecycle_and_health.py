@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("recovery", sa.String(16), nullable=False),
         sa.Column("fallback_reply", sa.Text, nullable=False),
         sa.Column("deadline_at", sa.Float),
+        sa.Column("driver", sa.String(64)),
         sa.Column("revision", sa.Integer, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
