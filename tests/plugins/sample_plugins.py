@@ -37,6 +37,15 @@ def _progress(name: str) -> Path:
     return Path(os.environ["PROGRESS_DIR"]) / name
 
 
+def _count(path: Path, step: int) -> None:
+    """Record a step so that an interrupt at any point leaves the previous count readable: a plain
+    ``write_text`` truncates first, and a stop landing between truncate and write left an empty file
+    (read as 0 steps: "never ran")."""
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(str(step))
+    os.replace(scratch, path)
+
+
 @plugin.tool
 async def echo(
     text: Annotated[str, Field(max_length=100, description="What to echo")],
@@ -60,7 +69,7 @@ def spin(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")]) -> Count:
     step = 0
     while True:
         step += 1
-        path.write_text(str(step))
+        _count(path, step)
         time.sleep(0.005)
 
 
@@ -71,7 +80,7 @@ async def spin_async(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")]) -> C
     step = 0
     while True:
         step += 1
-        path.write_text(str(step))
+        _count(path, step)
         await asyncio.sleep(0.005)
 
 
@@ -82,7 +91,7 @@ def polite_spin(marker: Annotated[str, Field(pattern=r"^[a-z0-9]+$")], ctx: Tool
     step = 0
     while not ctx.cancelled:
         step += 1
-        path.write_text(str(step))
+        _count(path, step)
         time.sleep(0.005)
     _progress(marker + "done").write_text(f"stopped with {ctx.remaining():.3f} s left")
     return Count(count=step)
