@@ -12,7 +12,9 @@ from starlette.types import ASGIApp
 
 
 class LoopbackServer:
-    def __init__(self, app: ASGIApp, *, graceful_seconds: float | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, graceful_seconds: float = 1.0) -> None:
+        """``graceful_seconds``: how long a stop waits for requests in flight (a test peer may hold one
+        for minutes, such as a simulator delaying an answer on purpose)."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # accepted sockets inherit it (Linux): without it every answer waits for the client's delayed ACK
