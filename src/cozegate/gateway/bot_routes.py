@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from cozegate.compliance import AuditLog
 from cozegate.gateway.admin_auth import Authenticator, admin_endpoint, request_id_of
-from cozegate.gateway.errors import error_response
+from cozegate.gateway.errors import error_response, field_problem
 from cozegate.health.incidents import IncidentStore
 from cozegate.lifecycle import (
     BotRecord,
@@ -64,7 +64,7 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        details = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+        details = [field_problem(e) for e in exc.errors(include_url=False, include_input=False)]
         raise _BadBody(details) from None
 
 

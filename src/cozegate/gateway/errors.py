@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -29,3 +30,8 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_payload(code, message, request_id, details), status_code=status, headers=headers)
+
+
+def field_problem(error: Mapping[str, Any]) -> dict[str, str]:
+    """One entry of an ``invalid_arguments`` error's details, from one pydantic validation error."""
+    return {"field": ".".join(str(part) for part in error["loc"]), "problem": str(error["msg"])}

@@ -29,7 +29,7 @@ from cozegate.gateway.bare_asgi import (
     read_body,
     send_answer,
 )
-from cozegate.gateway.errors import error_bytes
+from cozegate.gateway.errors import error_bytes, field_problem
 from cozegate.gateway.request_ids import request_id_from
 from cozegate.ingress.headers import RawHeaders
 from cozegate.observability.logging import request_id_var
@@ -253,7 +253,7 @@ def _invalid_arguments(exc: pydantic.ValidationError) -> _Answer:
             return _Answer(400, "malformed_json", f"the body is not valid JSON: {error['msg']}", outcome="bad_request")
         if error["type"] == "model_type" and not error["loc"]:
             return _Answer(400, "invalid_arguments", "the body must be a JSON object", outcome="invalid_arguments")
-        problems.append({"field": ".".join(str(part) for part in error["loc"]), "problem": error["msg"]})
+        problems.append(field_problem(error))
     named = ", ".join(p["field"] for p in problems)
     return _Answer(
         400, "invalid_arguments", f"invalid arguments: {named}", outcome="invalid_arguments", details=problems
