@@ -325,8 +325,7 @@ class LifecycleManager:
                 log.warning("bot %s: heartbeat failed: %s", bot.name, exc.__class__.__name__)
                 alive = True
             if not alive:
-                current = await self.store.get(bot.name)
-                if current is not None and (current.state, current.deadline_at) == (bot.state, bot.deadline_at):
+                if await self._same_episode(bot) is not None:
                     log.warning("bot %s: another process took over its %s; stopping here", bot.name, bot.state)
                     if drive is not None:
                         drive.cancel()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cozegate.lifecycle.model import (
@@ -62,6 +62,11 @@ def _columns(bot: BotRecord) -> dict[str, Any]:
         "deadline_at": bot.deadline_at,
         "updated_at": bot.updated_at,
     }
+
+
+def _same_episode(bot: BotRecord) -> tuple[ColumnElement[bool], ...]:
+    """The bot is still in the transitional state it was read in (each entry sets a new deadline)."""
+    return bots.c.name == bot.name, bots.c.state == bot.state.value, bots.c.deadline_at == bot.deadline_at
 
 
 class BotStore:
@@ -143,28 +148,14 @@ class BotStore:
         """Heartbeat of ``driver``'s side effect for ``bot``'s transitional state (no revision bump: it
         changes nothing another writer could conflict with); False once the state ended or another
         process took it over (the caller then stops)."""
-        stmt = (
-            update(bots)
-            .where(
-                bots.c.name == bot.name,
-                bots.c.state == bot.state.value,
-                bots.c.deadline_at == bot.deadline_at,
-                bots.c.driver == driver,
-            )
-            .values(updated_at=now)
-        )
+        stmt = update(bots).where(*_same_episode(bot), bots.c.driver == driver).values(updated_at=now)
         return bool(await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1))
 
     async def take_over(self, bot: BotRecord, driver: str, now: float) -> bool:
         """Make ``driver`` run ``bot``'s transitional state, as read (its driver stopped beating)."""
         stmt = (
             update(bots)
-            .where(
-                bots.c.name == bot.name,
-                bots.c.state == bot.state.value,
-                bots.c.deadline_at == bot.deadline_at,
-                bots.c.updated_at == bot.updated_at,
-            )
+            .where(*_same_episode(bot), bots.c.updated_at == bot.updated_at)
             .values(updated_at=now, driver=driver)
         )
         return bool(await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1))
