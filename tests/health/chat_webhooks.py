@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.support.sim_server import SimServer
+from tests.support.loopback_server import LoopbackServer
 
 
 class ChatWebhooks:
@@ -22,7 +22,7 @@ class ChatWebhooks:
         self._lock = threading.Lock()
         self.refuse_feishu = False
         app = Starlette(routes=[Route("/{kind}", self._receive, methods=["POST", "HEAD"])])
-        self.server = SimServer(app)
+        self.server = LoopbackServer(app)
 
     async def _receive(self, request: Request) -> Response:
         kind = request.path_params["kind"]
@@ -43,8 +43,8 @@ class ChatWebhooks:
         return f"{self.server.url}/{kind}"
 
     def start(self) -> ChatWebhooks:
-        self.server.start()
+        self.server.start_serving()
         return self
 
     def stop(self) -> None:
-        self.server.stop()
+        self.server.stop_serving()
