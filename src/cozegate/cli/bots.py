@@ -1,6 +1,5 @@
 """``cozegate bots``: the bot lifecycle through a running server's admin API (the server runs the
-deploys, so the command asks it; ``--url`` reaches one elsewhere, the admin token comes from the
-settings or ``COZEGATE_ADMIN_TOKEN``)."""
+deploys, so the command asks it; see ``server_api``)."""
 
 from __future__ import annotations
 
@@ -8,13 +7,12 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from cozegate.cli.server_api import URL, call
 from cozegate.lifecycle.model import API_CONNECTOR, Recovery
-from cozegate.settings import Settings
 
 app = typer.Typer(
     help="Bot lifecycle: create, deploy, scale, terminate; state, history and health incidents.\n\n"
@@ -23,37 +21,9 @@ app = typer.Typer(
 )
 console = Console()
 
-URL = Annotated[str | None, typer.Option("--url", help="The server's base URL (default: this host's COZEGATE_PORT).")]
 WAIT = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the bot is out of its transitional state.")]
 SETTLED = ("pending", "running", "terminated", "failed")
 ROLLED_BACK = ("deploy_failed", "scale_failed", "terminate_failed", "timed_out")
-
-
-def _client(url: str | None) -> httpx.Client:
-    settings = Settings()
-    token = settings.resolved_admin_token()
-    if token is None:
-        typer.echo("cozegate: no admin token: set COZEGATE_ADMIN_TOKEN (the server's)", err=True)
-        raise typer.Exit(2)
-    if url is None:
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104 - comparing
-        url = f"http://{host}:{settings.port}"
-    return httpx.Client(base_url=url, headers={"authorization": f"Bearer {token.get_secret_value()}"}, timeout=30)
-
-
-def _call(url: str | None, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    with _client(url) as client:
-        try:
-            response = client.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            typer.echo(f"cozegate: no server answers at {client.base_url} ({exc}); start `cozegate serve`", err=True)
-            raise typer.Exit(1) from None
-    if response.status_code >= 400:
-        error = response.json().get("error", {}) if "json" in response.headers.get("content-type", "") else {}
-        typer.echo(f"cozegate: {error.get('message') or response.text} ({response.status_code})", err=True)
-        raise typer.Exit(1)
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def _when(ts: float | None) -> str:
@@ -69,15 +39,15 @@ def _show(bot: dict[str, Any]) -> None:
 
 
 def _command(url: str | None, name: str, action: str, body: dict[str, Any] | None, wait: bool) -> None:
-    bot = _call(url, "POST", f"/admin/bots/{name}/{action}", body)["bot"]
+    bot = call(url, "POST", f"/admin/bots/{name}/{action}", body)["bot"]
     if wait:
         with console.status(f"{name}: {bot['state']}…"):
             while bot["state"] not in SETTLED:
                 time.sleep(0.2)
-                bot = _call(url, "GET", f"/admin/bots/{name}")["bot"]
+                bot = call(url, "GET", f"/admin/bots/{name}")["bot"]
     _show(bot)
     if wait and bot["state"] not in ("pending", "terminating"):
-        last = _call(url, "GET", f"/admin/bots/{name}/history")["history"][-1]
+        last = call(url, "GET", f"/admin/bots/{name}/history")["history"][-1]
         if last["trigger"] in ROLLED_BACK:  # failed, or back on the previous release / replica count
             typer.echo(f"cozegate: {action} was rolled back ({last['trigger']}): {last['detail']}", err=True)
             raise typer.Exit(1)
@@ -86,7 +56,7 @@ def _command(url: str | None, name: str, action: str, body: dict[str, Any] | Non
 @app.command("list")
 def list_(url: URL = None, tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None) -> None:
     """Every managed bot and its state."""
-    bots = _call(url, "GET", "/admin/bots" + (f"?tenant={tenant}" if tenant else ""))["bots"]
+    bots = call(url, "GET", "/admin/bots" + (f"?tenant={tenant}" if tenant else ""))["bots"]
     table = Table("name", "tenant", "state", "version", "Coze bot", "replicas", "recovery", "stable")
     for b in bots:
         stable = b["stable"][-1]["version"] if b["stable"] else "-"  # the most recent
@@ -117,12 +87,7 @@ def create(
     body: dict[str, Any] = {"tenant": tenant, "recovery": recovery.value}
     if fallback_reply is not None:
         body["fallback_reply"] = fallback_reply
-    with _client(url) as client:
-        response = client.put(f"/admin/bots/{name}", json=body)
-    if response.status_code >= 400:
-        typer.echo(f"cozegate: {response.json()['error']['message']} ({response.status_code})", err=True)
-        raise typer.Exit(1)
-    _show(response.json()["bot"])
+    _show(call(url, "PUT", f"/admin/bots/{name}", body)["bot"])
 
 
 @app.command()
@@ -160,7 +125,7 @@ def terminate(name: str, wait: WAIT = True, url: URL = None) -> None:
 @app.command()
 def show(name: str, url: URL = None) -> None:
     """One bot, its open incident and its history."""
-    shown = _call(url, "GET", f"/admin/bots/{name}")
+    shown = call(url, "GET", f"/admin/bots/{name}")
     _show(shown["bot"])
     if shown["incident"]:
         i = shown["incident"]
@@ -168,7 +133,7 @@ def show(name: str, url: URL = None) -> None:
             f"[red]incident {i['id']}[/red] since {_when(i['opened_at'])}: {i['reason']} → {i['action_result']}"
         )
     table = Table("at", "from", "to", "trigger", "version", "replicas", "by", "detail")
-    for t in _call(url, "GET", f"/admin/bots/{name}/history")["history"]:
+    for t in call(url, "GET", f"/admin/bots/{name}/history")["history"]:
         table.add_row(
             _when(t["at"]),
             t["from"],
@@ -187,7 +152,7 @@ def incidents(
     url: URL = None, open_only: Annotated[bool, typer.Option("--open", help="Only open ones.")] = False
 ) -> None:
     """Health incidents, newest first."""
-    found = _call(url, "GET", "/admin/incidents" + ("?open=true" if open_only else ""))["incidents"]
+    found = call(url, "GET", "/admin/incidents" + ("?open=true" if open_only else ""))["incidents"]
     table = Table("id", "bot", "state", "opened", "closed", "reason", "action")
     for i in found:
         table.add_row(
