@@ -269,12 +269,29 @@ class CozeClient:
 
         return await self.call("datasets.list", op)
 
-    async def list_documents(self, dataset_id: str) -> list[Any]:
-        async def op(sdk: AsyncCoze) -> list[Any]:
-            page = await sdk.datasets.documents.list(dataset_id=dataset_id)
-            return list(page.items)
+    async def list_documents(self, dataset_id: str, *, page_size: int = 100) -> list[Any]:
+        """Every document of a knowledge base (one retried call per page)."""
+        documents: list[Any] = []
+        page_num = 1
+        while True:
 
-        return await self.call("datasets.documents.list", op)
+            async def op(sdk: AsyncCoze, page_num: int = page_num) -> tuple[list[Any], bool]:
+                page = await sdk.datasets.documents.list(dataset_id=dataset_id, page_num=page_num, page_size=page_size)
+                return list(page.items), page.has_more
+
+            items, has_more = await self.call("datasets.documents.list", op)
+            documents.extend(items)
+            if not has_more or not items:
+                return documents
+            page_num += 1
+
+    async def document_progress(self, dataset_id: str, document_ids: Sequence[str]) -> list[Any]:
+        """Processing state of documents, with the address of web pages (``url``)."""
+
+        async def op(sdk: AsyncCoze) -> list[Any]:
+            return list(await sdk.datasets.process(dataset_id=dataset_id, document_ids=list(document_ids)))
+
+        return await self.call("datasets.process", op)
 
     async def run_workflow(self, workflow_id: str, parameters: dict[str, Any] | None = None) -> Any:
         return await self.call(
