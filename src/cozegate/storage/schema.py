@@ -216,3 +216,46 @@ health_incidents = Table(
         postgresql_where=text("closed_at IS NULL"),
     ),
 )
+
+# Knowledge: per source, a sync lease (one replica syncs it at a time) and its cursor; per document,
+# the fingerprint its source reported and the hash of its text; per chunk, its text and metadata
+# (the vector index holds the vectors and is rebuilt from here by a re-sync).
+knowledge_sources = Table(
+    "knowledge_sources",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source", String(64), primary_key=True),
+    Column("lease_owner", String(64)),
+    Column("lease_until", Float, nullable=False),
+    Column("cursor", Text),  # JSON: how far the running (or interrupted) pass got
+    Column("last_summary", Text),  # JSON: counts of the last completed pass
+    Column("synced_at", Float),
+)
+
+knowledge_documents = Table(
+    "knowledge_documents",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source", String(64), primary_key=True),
+    Column("document", String(512), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("fingerprint", String(200), nullable=False),  # what the source says about the version
+    Column("content_hash", String(64), nullable=False),
+    Column("index_name", String(128), nullable=False),  # the vector collection its chunks are in
+    Column("chunks", Integer, nullable=False),
+    Column("synced_at", Float, nullable=False),
+)
+
+knowledge_chunks = Table(
+    "knowledge_chunks",
+    metadata,
+    Column("chunk_id", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("document", String(512), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("section", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_knowledge_chunks_document", "tenant", "source", "document"),
+)

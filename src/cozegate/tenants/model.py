@@ -7,7 +7,7 @@ import binascii
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 
@@ -101,6 +101,79 @@ class DedupKeySource(BaseModel):
         return value.lower()
 
 
+SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class CozeKnowledgeSource(BaseModel):
+    """A Coze knowledge base (dataset), read through the Coze OpenAPI with the tenant's account.
+
+    The OpenAPI lists documents (name, size, update time) and tells web pages' URLs, but it does not hand
+    out the text of uploaded files: their content is read from ``origin_dir`` (the folder they were
+    uploaded from), by document name. Without it uploaded files are skipped (and counted as such)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["coze"]
+    name: str = Field(pattern=SOURCE_NAME_PATTERN, description="Unique within the tenant (the Dify knowledge_id).")
+    dataset_id: str = Field(min_length=1, description="The Coze knowledge base id.")
+    origin_dir: Path | None = Field(None, description="Where the uploaded files' content is read, by name.")
+
+
+class FolderKnowledgeSource(BaseModel):
+    """Markdown, text, HTML and PDF files under a local folder (recursively)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["folder"]
+    name: str = Field(pattern=SOURCE_NAME_PATTERN, description="Unique within the tenant (the Dify knowledge_id).")
+    path: Path
+
+
+class UrlsKnowledgeSource(BaseModel):
+    """Web pages (HTML, Markdown, text or PDF by content type), fetched on every sync."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["urls"]
+    name: str = Field(pattern=SOURCE_NAME_PATTERN, description="Unique within the tenant (the Dify knowledge_id).")
+    urls: list[HttpUrl] = Field(min_length=1)
+
+
+KnowledgeSource = Annotated[
+    CozeKnowledgeSource | FolderKnowledgeSource | UrlsKnowledgeSource, Field(discriminator="kind")
+]
+
+
+class KnowledgeAugment(BaseModel):
+    """Put the best passages of the tenant's knowledge in front of each user message sent to Coze."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_k: int = Field(3, ge=1, le=20)
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    min_score: float = Field(0.0, ge=0, le=1, description="Passages scoring below this are left out.")
+
+
+class KnowledgeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: list[KnowledgeSource] = Field(default_factory=list)
+    augment: KnowledgeAugment | None = Field(None, description="Unset: messages go to Coze without passages.")
+    api_keys: list[SecretRef] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Bearer keys of the Dify-compatible `POST /retrieval` (two during rotation).",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[KnowledgeSource]) -> list[KnowledgeSource]:
+        names = [source.name for source in sources]
+        if len(set(names)) != len(names):
+            raise ValueError("knowledge source names must be unique within a tenant")
+        return sources
+
+
 class TenantConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -136,6 +209,9 @@ class TenantConfig(BaseModel):
         None,
         description="Mask personal data in user messages before they are sent to Coze (the transcript keeps the "
         "original). Unset: messages go as written.",
+    )
+    knowledge: KnowledgeConfig | None = Field(
+        None, description="Knowledge sources synced into the vector index, augmentation, retrieval API keys."
     )
 
     @field_validator("timestamp_header")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from cozegate.tenants.model import (
     DEFAULT_TENANT,
     ChatLimits,
     DedupKeySource,
+    KnowledgeConfig,
     TenantConfig,
     TenantsFile,
     decode_standard_secret,
@@ -107,6 +109,12 @@ class TenantRegistry:
                 claimed[workspace] = name
         self._ingress = {name: _ingress(name, cfg) for name, cfg in tenants.items()}
         self._bots = {name: _bot(name, cfg) for name, cfg in tenants.items()}
+        self._knowledge_keys = [
+            (name, ref.resolve().encode(), ref)
+            for name, cfg in sorted(tenants.items())
+            if cfg.knowledge is not None
+            for ref in cfg.knowledge.api_keys
+        ]
 
     def ingress(self, name: str) -> TenantIngress | None:
         return self._ingress.get(name)
@@ -122,6 +130,23 @@ class TenantRegistry:
 
     def rollouts(self) -> dict[str, Rollout]:
         return {name: c.rollout for name, c in self._configs.items() if c.rollout is not None}
+
+    def knowledge(self, name: str) -> KnowledgeConfig | None:
+        config = self._configs.get(name)
+        return config.knowledge if config is not None else None
+
+    def knowledge_tenants(self) -> dict[str, KnowledgeConfig]:
+        """Tenants with knowledge configured, and their configuration."""
+        return {name: c.knowledge for name, c in sorted(self._configs.items()) if c.knowledge is not None}
+
+    def tenant_of_knowledge_key(self, presented: str, now: datetime) -> str | None:
+        """The tenant whose retrieval API key this is (every key is compared, in constant time each)."""
+        found = None
+        candidate = presented.encode()
+        for name, key, ref in self._knowledge_keys:
+            if hmac.compare_digest(candidate, key) and ref.active(now):
+                found = name
+        return found
 
     def retention_days(self) -> dict[str, int]:
         """Tenants with a retention limit, and the limit."""

@@ -1,0 +1,32 @@
+"""The ``knowledge_sync`` event: a tenant's signed webhook asks for a sync (``{"source": ...}`` optional).
+
+It goes through the durable inbox like any event: a sync already running makes the handler fail
+retryably (the inbox retries with backoff); an unknown source is a permanent error (dead letter).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+from cozegate.inbox import Event, PermanentError
+from cozegate.knowledge.service import KnowledgeNotConfiguredError, KnowledgeService
+
+KNOWLEDGE_SYNC_EVENT = "knowledge_sync"
+
+
+def knowledge_sync_handler(service: KnowledgeService) -> Callable[[Event], Awaitable[None]]:
+    async def handle(event: Event) -> None:
+        try:
+            body = json.loads(event.payload_text)
+        except ValueError:
+            raise PermanentError("knowledge_sync: the body is not JSON") from None
+        source = body.get("source") if isinstance(body, dict) else None
+        if source is not None and not isinstance(source, str):
+            raise PermanentError("knowledge_sync: `source` must be a string")
+        try:
+            await service.sync(event.tenant, source)  # SourceBusyError: retried later by the inbox
+        except KnowledgeNotConfiguredError as exc:
+            raise PermanentError(str(exc)) from None
+
+    return handle

@@ -1,0 +1,61 @@
+"""``KnowledgeSearch``: a query in, the tenant's best passages out (keyword, dense or hybrid)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cozegate.knowledge.catalog import KnowledgeCatalog
+from cozegate.knowledge.embeddings import Embedder
+from cozegate.knowledge.passages import Passage
+from cozegate.knowledge.terms import terms_text
+from cozegate.knowledge.vector_index import EVERYTHING, SearchFilter, SearchMode, VectorIndex
+
+
+class KnowledgeSearch:
+    def __init__(self, catalog: KnowledgeCatalog, index: VectorIndex, embedder: Embedder) -> None:
+        self._catalog = catalog
+        self._index = index
+        self._embedder = embedder
+
+    async def search(
+        self,
+        tenant: str,
+        query: str,
+        *,
+        top_k: int = 5,
+        mode: SearchMode = "hybrid",
+        where: SearchFilter = EVERYTHING,
+        score_threshold: float = 0.0,
+    ) -> list[Passage]:
+        if not query.strip():
+            return []
+        vector = None
+        if mode != "keyword":
+            vector = (await asyncio.to_thread(self._embedder.embed, [query]))[0]
+        hits = await self._index.search(tenant, mode, terms_text(query), vector, top_k * 3, where)
+        hits = [hit for hit in hits if hit.score >= score_threshold]
+        chunks = await self._catalog.chunks(tenant, [hit.chunk_id for hit in hits])
+        titles = await self._catalog.titles(tenant, sorted({(c.source, c.document) for c in chunks.values()}))
+        passages = []
+        seen: set[str] = set()
+        for hit in hits:
+            chunk = chunks.get(hit.chunk_id)
+            if chunk is None:  # indexed by a pass that has not committed (or was interrupted) yet
+                continue
+            if chunk.text in seen:  # the same passage in two documents (copies, includes): shown once
+                continue
+            seen.add(chunk.text)
+            title = titles.get((chunk.source, chunk.document), chunk.document)
+            passages.append(
+                Passage(
+                    hit.chunk_id,
+                    hit.score,
+                    chunk.text,
+                    title,
+                    chunk.section,
+                    chunk.source,
+                    chunk.document,
+                    chunk.position,
+                )
+            )
+        return passages[:top_k]

@@ -1,0 +1,5 @@
+"""Knowledge sources: Coze knowledge bases, local folders, web pages."""
+
+from cozegate.knowledge.sources.base import DocumentRef, SkipDocument, SourceReader
+
+__all__ = ["DocumentRef", "SkipDocument", "SourceReader"]

@@ -1,0 +1,74 @@
+"""A Coze knowledge base, through the Coze OpenAPI with the tenant's account (cozepy).
+
+The OpenAPI lists a knowledge base's documents with their name, size, character count, status and
+update time (the fingerprint), and, through the processing-progress call, the address of web-page
+documents. It offers no call that returns the text of an uploaded file, so:
+
+- web pages (``source_type`` 1) are fetched from their address;
+- uploaded files are read from ``origin_dir``, by document name, when the source names that folder;
+  otherwise they are skipped, and counted as such in the summary;
+- documents still processing (status 0) or failed (9) are skipped until they are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from cozegate.coze import CozeClient
+from cozegate.knowledge.extract import ExtractedText, ExtractionError, extract_text, kind_of
+from cozegate.knowledge.sources.base import DocumentRef, SkipDocument
+from cozegate.knowledge.sources.web import fetch_url
+
+WEB_PAGE = 1
+DONE = 1
+
+
+class CozeDatasetReader:
+    def __init__(
+        self, coze: CozeClient, dataset_id: str, http: httpx.AsyncClient, origin_dir: Path | None = None
+    ) -> None:
+        self._coze = coze
+        self._dataset_id = dataset_id
+        self._http = http
+        self._origin_dir = origin_dir
+        self._kinds: dict[str, tuple[int, int, str]] = {}  # document id → (source type, status, name)
+
+    async def list_documents(self) -> list[DocumentRef]:
+        documents = await self._coze.list_documents(self._dataset_id)
+        refs = []
+        for doc in documents:
+            status = int(doc.status)
+            self._kinds[doc.document_id] = (int(doc.source_type), status, doc.name)
+            fingerprint = f"{doc.update_time}:{doc.size}:{doc.char_count}:{doc.slice_count}:{status}"
+            refs.append(DocumentRef(doc.document_id, doc.name, fingerprint, float(doc.update_time)))
+        return refs
+
+    async def fetch(self, ref: DocumentRef) -> ExtractedText:
+        source_type, status, name = self._kinds.get(ref.key, (0, DONE, ref.title))
+        if status != DONE:
+            raise SkipDocument(f"{name}: Coze is still processing it" if status == 0 else f"{name}: Coze failed it")
+        if source_type == WEB_PAGE:
+            progress = await self._coze.document_progress(self._dataset_id, [ref.key])
+            url = next((p.url for p in progress if p.document_id == ref.key and p.url), None)
+            if url is None:
+                raise SkipDocument(f"{name}: Coze reports no address for this web page")
+            return await fetch_url(self._http, url, name)
+        if self._origin_dir is None:
+            raise SkipDocument(f"{name}: the Coze OpenAPI does not return uploaded files; set the source's origin_dir")
+        return await asyncio.to_thread(self._read_origin, name)
+
+    def _read_origin(self, name: str) -> ExtractedText:
+        assert self._origin_dir is not None
+        path = (self._origin_dir / name).resolve()
+        if not path.is_relative_to(self._origin_dir.resolve()) or not path.is_file():
+            raise SkipDocument(f"{name}: not found in {self._origin_dir}")
+        kind = kind_of(path.name)
+        if kind is None:
+            raise SkipDocument(f"{name}: unsupported file type")
+        try:
+            return extract_text(path.read_bytes(), kind, Path(name).stem)
+        except ExtractionError as exc:
+            raise SkipDocument(str(exc)) from None

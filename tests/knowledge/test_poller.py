@@ -1,0 +1,70 @@
+"""Every replica runs the sync poller; a source is synced once per interval, by one of them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from milvus_lite import server_manager_instance
+
+from cozegate.coze import CozeClient
+from cozegate.knowledge.service import KnowledgeService
+from cozegate.settings import Settings
+from cozegate.storage import Database
+from cozegate.tenants import TenantRegistry, new_standard_secret
+
+
+def _registry(docs: Path) -> TenantRegistry:
+    return TenantRegistry.from_document(
+        {
+            "tenants": {
+                "acme": {
+                    "secrets": [{"value": new_standard_secret()}],
+                    "knowledge": {"sources": [{"kind": "folder", "name": "docs", "path": str(docs)}]},
+                },
+                "plain": {"secrets": [{"value": new_standard_secret()}]},  # no knowledge: never polled
+            }
+        }
+    )
+
+
+def _no_coze(tenant: str) -> CozeClient:
+    raise AssertionError("a folder source needs no Coze client")
+
+
+async def test_replicas_sync_each_source_once_per_interval(db: Database, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha text.\n")
+    registry = _registry(docs)
+    settings = Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db"))
+    replicas = [KnowledgeService(settings, db, lambda: registry, _no_coze) for _ in range(3)]
+    try:
+        synced = await asyncio.gather(*(replica.poll_once(3600) for replica in replicas))
+        assert sum(synced) == 1
+        assert [s.documents for s in await replicas[0].statuses("acme")] == [1]
+        assert await replicas[1].poll_once(3600) == 0  # synced a moment ago
+
+        (docs / "b.md").write_text("# B\n\nBeta text.\n")
+        assert await replicas[2].poll_once(0.0) == 1  # the interval has passed
+        assert [s.documents for s in await replicas[0].statuses("acme")] == [2]
+        assert (await replicas[0].search("acme", "beta", top_k=1))[0].document == "b.md"
+    finally:
+        for replica in replicas:
+            await replica.aclose()
+        server_manager_instance.release_server(str(tmp_path / "k.db"))
+
+
+async def test_a_failing_source_does_not_stop_the_poller(db: Database, tmp_path: Path) -> None:
+    registry = _registry(tmp_path / "missing")
+    service = KnowledgeService(
+        Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db")), db, lambda: registry, _no_coze
+    )
+    try:
+        assert await service.poll_once(3600) == 0  # logged, not raised
+        [status] = await service.statuses("acme")
+        assert status.synced_at is None
+        assert not status.syncing  # the lease was released
+    finally:
+        await service.aclose()
+        server_manager_instance.release_server(str(tmp_path / "k.db"))
