@@ -41,6 +41,8 @@ class WebSite(LoopbackServer):
             if path not in self.pages:
                 return PlainTextResponse("not found", status_code=404)
             content_type, body = self.pages[path]
+            if content_type == "redirect":
+                return Response(status_code=302, headers={"location": body})
             return Response(body, media_type=content_type)
 
         super().__init__(Starlette(routes=[Route("/{path:path}", page)]))

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cozepy import Coze, DocumentBase, DocumentFormatType, DocumentSourceInfo
 from sqlalchemy import select
@@ -82,7 +83,7 @@ async def test_add_change_delete(
     sync = KnowledgeSync(catalog, index, HashingEmbedder(), owner="replica-1")
 
     def reader() -> CozeDatasetReader:
-        return CozeDatasetReader(coze_client, dataset_id, _http(), origin)
+        return _reader(coze_client, dataset_id, origin)
 
     first = await sync.sync_source(TENANT, SOURCE, reader())
     assert (first.added, first.updated, first.deleted, first.unchanged, first.skipped) == (4, 0, 0, 0, 1)
@@ -143,13 +144,13 @@ async def test_a_pass_interrupted_halfway_resumes_without_duplicates(
     catalog.replace_document = crash_on_third  # type: ignore[method-assign]
     sync = KnowledgeSync(catalog, index, HashingEmbedder(), owner="replica-1")
     with pytest.raises(ConnectionError):
-        await sync.sync_source(TENANT, SOURCE, CozeDatasetReader(coze_client, dataset_id, _http(), origin))
+        await sync.sync_source(TENANT, SOURCE, _reader(coze_client, dataset_id, origin))
     assert len(await catalog.documents(TENANT, SOURCE)) == 2
     assert (await catalog.cursor(TENANT, SOURCE)) == {"done": 2, "total": 5, "last": replaced[-1]}
 
     catalog.replace_document = real_replace  # type: ignore[method-assign]
     resumed = await KnowledgeSync(catalog, index, HashingEmbedder(), owner="replica-2").sync_source(
-        TENANT, SOURCE, CozeDatasetReader(coze_client, dataset_id, _http(), origin)
+        TENANT, SOURCE, _reader(coze_client, dataset_id, origin)
     )
     assert resumed.resumed_after == 2
     assert (resumed.added, resumed.unchanged, resumed.skipped) == (2, 2, 1)
@@ -187,7 +188,6 @@ async def test_one_sync_per_source_at_a_time_and_a_cancelled_one_frees_it(db: Da
     assert await catalog.acquire(TENANT, SOURCE, "r2", now=__import__("time").time(), lease_seconds=60)
 
 
-def _http() -> Any:
-    import httpx
-
-    return httpx.AsyncClient(timeout=10)
+def _reader(coze_client: CozeClient, dataset_id: str, origin: Path) -> CozeDatasetReader:
+    """The test's web pages are on loopback: private addresses allowed (see test_web_fetch for the guard)."""
+    return CozeDatasetReader(coze_client, dataset_id, httpx.AsyncClient(timeout=10), origin, allow_private=True)

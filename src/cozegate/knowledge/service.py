@@ -96,11 +96,13 @@ class KnowledgeService:
         return config is not None and any(source.name == name for source in config.sources)
 
     def reader(self, tenant: str, source: KnowledgeSource) -> SourceReader:
+        private = self._settings.knowledge_fetch_private_addresses
         if isinstance(source, CozeKnowledgeSource):
-            return CozeDatasetReader(self._coze_for(tenant), source.dataset_id, self._http, source.origin_dir)
+            coze = self._coze_for(tenant)
+            return CozeDatasetReader(coze, source.dataset_id, self._http, source.origin_dir, allow_private=private)
         if isinstance(source, FolderKnowledgeSource):
             return FolderReader(source.path)
-        return UrlsReader([str(url) for url in source.urls], self._http)
+        return UrlsReader([str(url) for url in source.urls], self._http, allow_private=private)
 
     async def sync(
         self, tenant: str, source: str | None = None, progress: SyncProgress | None = None

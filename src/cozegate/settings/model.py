@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     knowledge_chunk_chars: int = Field(800, ge=200, description="Largest chunk, in characters.")
     knowledge_chunk_overlap_chars: int = Field(150, ge=0, description="Sentences carried into the next chunk.")
     knowledge_fetch_timeout_seconds: float = Field(30.0, gt=0, description="Limit of one document download.")
+    knowledge_fetch_private_addresses: bool = Field(
+        False,
+        description="Fetch web documents from loopback, private and link-local addresses too (an intranet wiki). "
+        "Off: such URLs are skipped (Coze users choose web documents' addresses).",
+    )
 
     @field_validator("admin_token", "coze_token", "pseudonym_key", "knowledge_vector_token", mode="before")
     @classmethod

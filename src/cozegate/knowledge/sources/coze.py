@@ -4,7 +4,8 @@ The OpenAPI lists a knowledge base's documents with their name, size, character 
 update time (the fingerprint), and, through the processing-progress call, the address of web-page
 documents. It offers no call that returns the text of an uploaded file, so:
 
-- web pages (``source_type`` 1) are fetched from their address;
+- web pages (``source_type`` 1) are fetched from their address (public addresses only, unless allowed:
+  see ``web``);
 - uploaded files are read from ``origin_dir``, by document name, when the source names that folder;
   otherwise they are skipped, and counted as such in the summary;
 - documents still processing (status 0) or failed (9) are skipped until they are done.
@@ -28,8 +29,15 @@ DONE = 1
 
 class CozeDatasetReader:
     def __init__(
-        self, coze: CozeClient, dataset_id: str, http: httpx.AsyncClient, origin_dir: Path | None = None
+        self,
+        coze: CozeClient,
+        dataset_id: str,
+        http: httpx.AsyncClient,
+        origin_dir: Path | None = None,
+        *,
+        allow_private: bool = False,
     ) -> None:
+        self._allow_private = allow_private
         self._coze = coze
         self._dataset_id = dataset_id
         self._http = http
@@ -55,7 +63,7 @@ class CozeDatasetReader:
             url = next((p.url for p in progress if p.document_id == ref.key and p.url), None)
             if url is None:
                 raise SkipDocument(f"{name}: Coze reports no address for this web page")
-            return await fetch_url(self._http, url, name)
+            return await fetch_url(self._http, url, name, allow_private=self._allow_private)
         if self._origin_dir is None:
             raise SkipDocument(f"{name}: the Coze OpenAPI does not return uploaded files; set the source's origin_dir")
         return await asyncio.to_thread(self._read_origin, name)
