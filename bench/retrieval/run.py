@@ -91,6 +91,7 @@ async def evaluate(embedder: Embedder, workdir: Path) -> dict[str, dict[str, flo
             hits5 = passage5 = 0
             reciprocal = passage_reciprocal = 0.0
             latencies = []
+            by_kind: dict[str, list[bool]] = {}
             for q in questions:
                 t0 = time.perf_counter()
                 passages = await search.search(TENANT, q["question"], top_k=10, mode=mode)
@@ -105,6 +106,8 @@ async def evaluate(embedder: Embedder, workdir: Path) -> dict[str, dict[str, flo
                 if rank is not None:
                     passage5 += rank <= 5
                     passage_reciprocal += 1.0 / rank
+                kind = "zh" if q.get("lang") == "zh" else q.get("style", "-")
+                by_kind.setdefault(kind, []).append(rank is not None and rank <= 5)
             results[mode] = {
                 "recall@5": passage5 / len(questions),
                 "mrr@10": passage_reciprocal / len(questions),
@@ -112,6 +115,7 @@ async def evaluate(embedder: Embedder, workdir: Path) -> dict[str, dict[str, flo
                 "chunk_mrr@10": reciprocal / len(questions),
                 "p50_ms": statistics.median(latencies),
                 "p99_ms": percentile(latencies, 0.99),
+                **{f"recall@5 {kind}": sum(hits) / len(hits) for kind, hits in sorted(by_kind.items())},
             }
         vectors = np.asarray(embedder.embed([c.text for c in all_chunks.values()]), dtype=np.float32)
         floor = []
@@ -148,6 +152,10 @@ def report(name: str, results: dict[str, dict[str, float]]) -> None:
             f" {r['chunk_recall@5']:15.3f} {r['chunk_mrr@10']:8.3f} |"
             f" {r['p50_ms']:7.1f} {r['p99_ms']:8.1f} | {ratio:.2f}x"
         )
+    kinds = [key.removeprefix("recall@5 ") for key in results["hybrid"] if key.startswith("recall@5 ")]
+    for mode in MODES:
+        parts = ", ".join(f"{kind} {results[mode]['recall@5 ' + kind]:.2f}" for kind in kinds)
+        print(f"  {'':{len(name)}}  {mode} recall@5 by kind of question: {parts}")
     scan = results["numpy-scan"]
     print(
         f"  {'':{len(name)}}  numpy brute-force scan (embed + dot product), the floor: p50 {scan['p50_ms']:.1f} ms,"
