@@ -200,6 +200,10 @@ def test_sync_search_retrieval_and_isolation(
         wait_for(lambda: _status(syncer)["sources"][0]["documents"] == 5, timeout=60)
         assert "11:30" in _search(syncer, "when is lunch served", tenant="default")[0]["text"]
 
+        metrics = httpx.get(syncer.url + "/metrics", timeout=10).text
+        assert 'cozegate_knowledge_documents_total{outcome="added",source="docs",tenant="default"}' in metrics
+        assert 'cozegate_knowledge_search_seconds_count{mode="hybrid"}' in httpx.get(answerer.url + "/metrics").text
+
         actions = [row["action"] for row in audit_rows(backend)]
         assert actions.count("knowledge.sync") == 3  # the CLI's three (the poller and the event are no admin action)
     finally:

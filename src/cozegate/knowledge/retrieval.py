@@ -9,6 +9,7 @@ from cozegate.knowledge.embeddings import Embedder
 from cozegate.knowledge.passages import Passage
 from cozegate.knowledge.terms import terms_text
 from cozegate.knowledge.vector_index import EVERYTHING, SearchFilter, SearchMode, VectorIndex
+from cozegate.observability.metrics import KNOWLEDGE_SEARCH_SECONDS
 
 
 class KnowledgeSearch:
@@ -29,6 +30,12 @@ class KnowledgeSearch:
     ) -> list[Passage]:
         if not query.strip():
             return []
+        with KNOWLEDGE_SEARCH_SECONDS.labels(mode).time():
+            return await self._search(tenant, query, top_k, mode, where, score_threshold)
+
+    async def _search(
+        self, tenant: str, query: str, top_k: int, mode: SearchMode, where: SearchFilter, score_threshold: float
+    ) -> list[Passage]:
         vector = None
         if mode != "keyword":
             vector = (await asyncio.to_thread(self._embedder.embed, [query]))[0]

@@ -34,6 +34,7 @@ from cozegate.knowledge.extract import ExtractedText
 from cozegate.knowledge.sources.base import DocumentRef, SkipDocument, SourceReader
 from cozegate.knowledge.terms import terms_text
 from cozegate.knowledge.vector_index import IndexRow, SearchFilter, VectorIndex
+from cozegate.observability.metrics import KNOWLEDGE_CHUNKS_EMBEDDED, KNOWLEDGE_DOCUMENTS, KNOWLEDGE_SYNC_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +157,16 @@ class KnowledgeSync:
             for done, ref in enumerate(refs, start=1):
                 outcome = await self._sync_document(tenant, source, reader, ref, stored.get(ref.key), summary)
                 await self._advance(tenant, source, {"done": done, "total": len(refs), "last": ref.key})
+                KNOWLEDGE_DOCUMENTS.labels(tenant, source, outcome).inc()
                 progress.advanced(source, ref.key, outcome)
             for key in gone:
                 await self._delete_document(tenant, source, key)
                 summary.deleted += 1
+                KNOWLEDGE_DOCUMENTS.labels(tenant, source, "deleted").inc()
                 progress.advanced(source, key, "deleted")
             await self._index.flush()
             summary.seconds = round(time.perf_counter() - started, 3)
+            KNOWLEDGE_SYNC_SECONDS.labels(tenant, source).observe(summary.seconds)
             completed = True
             return summary
         finally:
@@ -239,6 +243,7 @@ class KnowledgeSync:
         kept = {chunk_id for chunk_id, _ in ids}
         await self._index.delete([chunk_id for chunk_id in existing if chunk_id not in kept])
         summary.chunks_embedded += len(fresh)
+        KNOWLEDGE_CHUNKS_EMBEDDED.labels(tenant).inc(len(fresh))
         summary.chunks_reused += len(chunks) - len(fresh)
         stored_chunks = [
             StoredChunk(chunk_id, tenant, source, document, chunk.position, chunk.section, chunk_hash, chunk.text)

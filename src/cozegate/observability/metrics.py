@@ -135,3 +135,26 @@ ALERTS = Counter(
     ["kind", "outcome"],
     registry=REGISTRY,
 )
+KNOWLEDGE_DOCUMENTS = Counter(
+    "cozegate_knowledge_documents",
+    "Documents seen by knowledge syncs, by outcome (added, updated, unchanged, skipped, deleted).",
+    ["tenant", "source", "outcome"],
+    registry=REGISTRY,
+)
+KNOWLEDGE_CHUNKS_EMBEDDED = Counter(
+    "cozegate_knowledge_chunks_embedded", "Chunks embedded by knowledge syncs.", ["tenant"], registry=REGISTRY
+)
+KNOWLEDGE_SYNC_SECONDS = Histogram(
+    "cozegate_knowledge_sync_seconds",
+    "Duration of a knowledge source's completed sync pass.",
+    ["tenant", "source"],
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+    registry=REGISTRY,
+)
+KNOWLEDGE_SEARCH_SECONDS = Histogram(
+    "cozegate_knowledge_search_seconds",
+    "Knowledge search time (query embedding, index, passages), by mode.",
+    ["mode"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
