@@ -20,6 +20,7 @@ from cozegate.tenants.model import (
     ChatLimits,
     DedupKeySource,
     KnowledgeConfig,
+    SecretRef,
     TenantConfig,
     TenantsFile,
     decode_standard_secret,
@@ -96,6 +97,34 @@ def _ingress(name: str, config: TenantConfig) -> TenantIngress:
     return TenantIngress(name, config.signature_scheme, tuple(keys), config.dedup_key, config.timestamp_header)
 
 
+MIN_KNOWLEDGE_KEY_LENGTH = 16
+
+
+def _knowledge_keys(tenants: Mapping[str, TenantConfig]) -> list[tuple[str, bytes, SecretRef]]:
+    """Every tenant's retrieval API keys, resolved: each long enough, and none shared by two tenants (a key
+    must name one tenant). Messages name tenants, never keys."""
+    keys: list[tuple[str, bytes, SecretRef]] = []
+    owner: dict[bytes, str] = {}
+    for name, config in sorted(tenants.items()):
+        if config.knowledge is None:
+            continue
+        for ref in config.knowledge.api_keys:
+            resolved = ref.resolve()
+            if len(resolved) < MIN_KNOWLEDGE_KEY_LENGTH:
+                raise ValueError(
+                    f"tenant {name}: knowledge.api_keys: a key must have at least {MIN_KNOWLEDGE_KEY_LENGTH} characters"
+                )
+            key = resolved.encode()
+            other = owner.setdefault(key, name)
+            if other != name:
+                raise ValueError(
+                    f"tenants {other} and {name}: knowledge.api_keys: the same key is configured for both "
+                    "(each tenant needs its own keys)"
+                )
+            keys.append((name, key, ref))
+    return keys
+
+
 class TenantRegistry:
     """Immutable view of the configured tenants; replaced whole on reload."""
 
@@ -109,12 +138,7 @@ class TenantRegistry:
                 claimed[workspace] = name
         self._ingress = {name: _ingress(name, cfg) for name, cfg in tenants.items()}
         self._bots = {name: _bot(name, cfg) for name, cfg in tenants.items()}
-        self._knowledge_keys = [
-            (name, ref.resolve().encode(), ref)
-            for name, cfg in sorted(tenants.items())
-            if cfg.knowledge is not None
-            for ref in cfg.knowledge.api_keys
-        ]
+        self._knowledge_keys = _knowledge_keys(tenants)
 
     def ingress(self, name: str) -> TenantIngress | None:
         return self._ingress.get(name)

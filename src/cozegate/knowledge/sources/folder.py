@@ -1,12 +1,14 @@
-"""A local folder of Markdown, text, HTML and PDF files (recursively; hidden files are ignored)."""
+"""A local folder of Markdown, text, HTML and PDF files (recursively; hidden files are ignored; files larger
+than ``MAX_FILE_BYTES`` are skipped)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from cozegate.knowledge.extract import ExtractedText, ExtractionError, extract_text, kind_of
-from cozegate.knowledge.sources.base import DocumentRef, SkipDocument
+from cozegate.knowledge.sources.base import MAX_FILE_BYTES, DocumentRef, SkipDocument
 
 
 class FolderReader:
@@ -38,9 +40,17 @@ class FolderReader:
         kind = kind_of(path.name)
         if kind is None:
             raise SkipDocument(f"{ref.key}: unsupported file type")
+        too_large = f"{ref.key}: larger than {MAX_FILE_BYTES} bytes (the largest file read)"
         try:
-            return extract_text(path.read_bytes(), kind, ref.title)
+            with path.open("rb") as fh:
+                if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
+                    raise SkipDocument(too_large)
+                data = fh.read(MAX_FILE_BYTES + 1)  # capped: the file may grow after the check
         except FileNotFoundError:
             raise SkipDocument(f"{ref.key}: removed while syncing") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise SkipDocument(too_large)
+        try:
+            return extract_text(data, kind, ref.title)
         except ExtractionError as exc:
             raise SkipDocument(str(exc)) from None

@@ -3,70 +3,129 @@
 Addresses come from tenants' configuration and from Coze (a web-page document's address, which any
 user of the tenant's Coze workspace can set), so by default only public addresses are fetched: a URL
 whose host resolves to a loopback, private, link-local or otherwise non-global address is skipped,
-at every redirect (``COZEGATE_KNOWLEDGE_FETCH_PRIVATE_ADDRESSES=true`` allows them, for an intranet
+at every redirect; an IPv6 address embedding an IPv4 address (IPv4-mapped, NAT64, 6to4) is judged by
+the IPv4 address (``COZEGATE_KNOWLEDGE_FETCH_PRIVATE_ADDRESSES=true`` allows them, for an intranet
 wiki). The check resolves the name before connecting; a DNS answer that changes in between is not
 caught (use an egress proxy or network policy where that matters).
+
+HTTP 404 and 410 raise ``DocumentGone`` (the document is removed from the index). Messages show URLs
+without userinfo, query string and fragment, which may carry credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
+import re
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from cozegate.knowledge.extract import ExtractedText, ExtractionError, extract_text, kind_of
-from cozegate.knowledge.sources.base import DocumentRef, SkipDocument
+from cozegate.knowledge.sources.base import MAX_FILE_BYTES, DocumentGone, DocumentRef, SkipDocument
 
-MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 MAX_REDIRECTS = 5
+GONE_STATUSES = frozenset({404, 410})  # the document no longer exists: it is removed from the index
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")  # URLs quoted in an error's text
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4 address
+
+
+def display_url(url: str) -> str:
+    """``url`` as shown in messages: ``scheme://host[:port]/path``, without the userinfo, query string and
+    fragment (they may carry credentials or tokens)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else f"{host}{parts.path}"
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``address`` may be fetched from by default: a globally routable one. An IPv6 address that
+    embeds an IPv4 address (IPv4-mapped, NAT64 well-known prefix, 6to4) is judged by the IPv4 address,
+    since connecting to it may reach that IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64_WELL_KNOWN:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return embedded.is_global
+    return address.is_global
 
 
 async def _check_address(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
+    shown = display_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise SkipDocument(f"{shown}: not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SkipDocument(f"{url}: only http(s) URLs are fetched")
+        raise SkipDocument(f"{shown}: only http(s) URLs are fetched")
     if allow_private:
         return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port or 443)
     except OSError as exc:
-        raise SkipDocument(f"{url}: the host does not resolve ({exc})") from None
+        raise SkipDocument(f"{shown}: the host does not resolve ({exc})") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+        if not is_public_address(address):
             raise SkipDocument(
-                f"{url}: {parts.hostname} is a non-public address ({address}); "
+                f"{shown}: {parts.hostname} is a non-public address ({address}); "
                 "set COZEGATE_KNOWLEDGE_FETCH_PRIVATE_ADDRESSES=true to fetch from it"
             )
 
 
+def _declared_length(response: httpx.Response) -> int | None:
+    try:
+        return int(response.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
 async def fetch_url(http: httpx.AsyncClient, url: str, title: str, *, allow_private: bool = False) -> ExtractedText:
+    """The document at ``url``; raises ``DocumentGone`` on HTTP 404 / 410, ``SkipDocument`` on any other
+    failure (messages show URLs without userinfo, query string and fragment)."""
+    shown = display_url(url)
     target = url
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            await _check_address(target, allow_private)
+            try:
+                await _check_address(target, allow_private)
+            except SkipDocument as exc:
+                if target == url:
+                    raise
+                raise SkipDocument(f"{shown}: redirected to {exc}") from None
             async with http.stream("GET", target, follow_redirects=False) as response:
                 if response.is_redirect and "location" in response.headers:
                     target = urljoin(target, response.headers["location"])
                     continue
+                if response.status_code in GONE_STATUSES:
+                    raise DocumentGone(f"{shown}: HTTP {response.status_code}")
                 if response.status_code >= 400:
-                    raise SkipDocument(f"{url}: HTTP {response.status_code}")
+                    raise SkipDocument(f"{shown}: HTTP {response.status_code}")
+                declared = _declared_length(response)
+                if declared is not None and declared > MAX_FILE_BYTES:
+                    raise SkipDocument(f"{shown}: larger than {MAX_FILE_BYTES} bytes ({declared} bytes announced)")
                 body = bytearray()
                 async for part in response.aiter_bytes():
                     body.extend(part)
-                    if len(body) > MAX_DOCUMENT_BYTES:
-                        raise SkipDocument(f"{url}: larger than {MAX_DOCUMENT_BYTES} bytes")
+                    if len(body) > MAX_FILE_BYTES:
+                        raise SkipDocument(f"{shown}: larger than {MAX_FILE_BYTES} bytes")
                 content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
                 break
         else:
-            raise SkipDocument(f"{url}: more than {MAX_REDIRECTS} redirects")
+            raise SkipDocument(f"{shown}: more than {MAX_REDIRECTS} redirects")
     except httpx.HTTPError as exc:
-        raise SkipDocument(f"{url}: {type(exc).__name__}: {exc}") from None
-    kind = kind_of(target.split("?")[0], content_type)
+        detail = _URL_IN_TEXT.sub(lambda m: display_url(m.group()), str(exc))
+        raise SkipDocument(f"{shown}: {type(exc).__name__}: {detail}") from None
+    kind = kind_of(urlsplit(target).path, content_type)
     if kind is None:
-        raise SkipDocument(f"{url}: unsupported content type {content_type!r}")
+        raise SkipDocument(f"{shown}: unsupported content type {content_type!r}")
     try:
         return await asyncio.to_thread(extract_text, bytes(body), kind, title)
     except ExtractionError as exc:
@@ -77,12 +136,23 @@ class UrlsReader:
     """Fixed URLs: each is fetched on every pass; an unchanged text is recognised by its hash."""
 
     def __init__(self, urls: list[str], http: httpx.AsyncClient, *, allow_private: bool = False) -> None:
-        self._urls = urls
+        self._urls = {document_key(url): url for url in urls}
         self._http = http
         self._allow_private = allow_private
 
     async def list_documents(self) -> list[DocumentRef]:
-        return [DocumentRef(url, url.rstrip("/").rsplit("/", 1)[-1] or url, None) for url in self._urls]
+        refs = []
+        for key in self._urls:
+            shown = display_url(self._urls[key])  # the title is shown and indexed: no query string (a token?)
+            refs.append(DocumentRef(key, shown.rstrip("/").rsplit("/", 1)[-1] or shown, None))
+        return refs
 
     async def fetch(self, ref: DocumentRef) -> ExtractedText:
-        return await fetch_url(self._http, ref.key, ref.title, allow_private=self._allow_private)
+        return await fetch_url(self._http, self._urls[ref.key], ref.title, allow_private=self._allow_private)
+
+
+def document_key(url: str) -> str:
+    """A URL's document key, which search results show: without query, fragment and credentials (they may
+    hold a token), plus a short hash of the whole URL when those made it differ."""
+    shown = display_url(url)
+    return shown if shown == url else f"{shown}#{hashlib.sha256(url.encode()).hexdigest()[:12]}"
