@@ -2,13 +2,14 @@
 ship with the interpreter), indexed through the real sync (chunking, embedding, Milvus Lite, SQLite),
 then 187 questions written against them (``questions.json``; each names the sentence that answers it).
 
-A retrieved chunk is relevant if it contains that sentence (whitespace-normalised). Printed per mode
-(keyword = BM25 inside Milvus, dense = the embedder, hybrid = both fused by reciprocal rank):
-recall@5, MRR@10, query latency p50/p99, and ratios against keyword search measured in the same run;
-indexing throughput in chunks/s. The dense baseline of latency is a brute-force numpy scan over the
-same vectors (the floor for exact search).
+Printed per mode (keyword = BM25 inside Milvus, dense = the embedder, hybrid = both fused by
+reciprocal rank): recall@5 and MRR@10 at the passage level (a retrieved chunk of the question's topic,
+or of a topic holding the same answering sentence) and at the chunk level (the chunk contains that
+sentence, whitespace-normalised), recall by kind of question, query latency p50/p99, and ratios
+against keyword search measured in the same run; indexing throughput in chunks/s. The baseline of
+latency is a brute-force numpy scan over the same vectors (the floor for exact search).
 
-    .venv/bin/python bench/retrieval/run.py                       # the embedder in COZEGATE_KNOWLEDGE_EMBEDDER, or both
+    .venv/bin/python bench/retrieval/run.py                       # both embedders (minilm if installed)
     .venv/bin/python bench/retrieval/run.py --embedder minilm     # needs the `embeddings` extra
 """
 

@@ -383,6 +383,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
         await inbox.start()
         workers.start()
         await lifecycle.resume()
+        await knowledge.start(exclusive=db.is_sqlite)
         background = [
             asyncio.create_task(enforce_retention(), name="retention"),
             asyncio.create_task(lifecycle.supervise(), name="lifecycle-deadlines"),

@@ -92,9 +92,10 @@ async def index(tmp_path: Path) -> AsyncIterator[VectorIndex]:
     server_manager_instance.release_server(str(path))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Milvus server by URL: ``milvus-lite server`` (the package's gRPC server) in its own process."""
+    """A Milvus server by URL: ``milvus-lite server`` (the package's gRPC server) in its own process, one per
+    test module (a run once found the server of an earlier module no longer answering: not shared)."""
     port = free_port()
     data = tmp_path_factory.mktemp("milvus") / "data"
     log = (data.parent / "milvus.log").open("wb")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from milvus_lite import server_manager_instance
@@ -12,6 +13,7 @@ from cozegate.knowledge.service import KnowledgeService
 from cozegate.settings import Settings
 from cozegate.storage import Database
 from cozegate.tenants import TenantRegistry, new_standard_secret
+from tests.knowledge.conftest import WebSite
 
 
 def _registry(docs: Path) -> TenantRegistry:
@@ -65,6 +67,67 @@ async def test_a_failing_source_does_not_stop_the_poller(db: Database, tmp_path:
         [status] = await service.statuses("acme")
         assert status.synced_at is None
         assert not status.syncing  # the lease was released
+    finally:
+        await service.aclose()
+        server_manager_instance.release_server(str(tmp_path / "k.db"))
+
+
+async def test_a_requested_sync_is_due_until_a_pass_started_after_it_completes(db: Database, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha text.\n")
+    registry = _registry(docs)
+    settings = Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db"))
+    service = KnowledgeService(settings, db, lambda: registry, _no_coze)
+    try:
+        assert await service.poll_once(3600) == 1
+        assert await service.poll_once(3600) == 0
+        await service.catalog.request("acme", ["docs"], time.time())  # what a knowledge_sync event records
+        assert await service.poll_once(3600) == 1
+        assert await service.poll_once(3600) == 0
+    finally:
+        await service.aclose()
+        server_manager_instance.release_server(str(tmp_path / "k.db"))
+
+
+async def test_a_removed_source_is_no_longer_searched_and_its_data_goes(
+    db: Database, tmp_path: Path, website: WebSite
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "salaries.md").write_text("# Salaries\n\nThe CEO salary is confidential.\n")
+    website.pages["faq.html"] = ("text/html", "<h1>FAQ</h1><p>The canteen opens at noon.</p>")
+    secret = new_standard_secret()
+    both = {
+        "secrets": [{"value": secret}],
+        "knowledge": {
+            "sources": [
+                {"kind": "folder", "name": "hr", "path": str(docs)},
+                {"kind": "urls", "name": "site", "urls": [website.url_of("faq.html")]},
+            ]
+        },
+    }
+    registry = [TenantRegistry.from_document({"tenants": {"acme": both}})]
+    settings = Settings(
+        state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db"), knowledge_fetch_private_addresses=True
+    )
+    service = KnowledgeService(settings, db, lambda: registry[0], _no_coze)
+    try:
+        assert await service.poll_once(3600) == 2
+        assert (await service.search("acme", "CEO salary", top_k=1))[0].source == "hr"
+        site_only = {**both, "knowledge": {"sources": [both["knowledge"]["sources"][1]]}}  # type: ignore[index]
+        registry[0] = TenantRegistry.from_document({"tenants": {"acme": site_only}})
+        assert all(p.source == "site" for p in await service.search("acme", "CEO salary", top_k=5))
+        assert await service.prune() == 1
+        assert ("acme", "hr") not in await service.catalog.known_sources()
+        index, _ = await service._ready()
+        assert await index.count("acme") == 1  # the site's one chunk; hr's vectors are gone
+
+        del website.pages["faq.html"]  # the page is gone at its origin: it leaves the index
+        [outcome] = await service.sync("acme")
+        assert outcome.summary is not None
+        assert outcome.summary.deleted == 1
+        assert await index.count("acme") == 0
     finally:
         await service.aclose()
         server_manager_instance.release_server(str(tmp_path / "k.db"))

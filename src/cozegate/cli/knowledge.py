@@ -35,10 +35,10 @@ def sync(
     """Sync now, with a progress bar per source and a summary (added / updated / deleted / unchanged / skipped).
 
     Only what changed is fetched and embedded; an interrupted sync resumes where it stopped. Exits 1 if a
-    source failed, 3 if a sync of it is already running.
+    source failed, 3 if every source that did not run was busy with another sync.
     """
     summaries: list[dict[str, Any]] = []
-    errors: list[str] = []
+    errors: list[dict[str, Any]] = []
     with server_client(url, timeout=None) as client:
         try:
             with client.stream("POST", f"/admin/knowledge/{tenant}/sync", json={"source": source}) as response:
@@ -52,12 +52,12 @@ def sync(
             raise no_server(client, exc) from None
     _summarise(summaries)
     for error in errors:
-        typer.echo(f"cozegate: {error}", err=True)
+        typer.echo(f"cozegate: {error.get('source')}: {error.get('message')}", err=True)
     if errors:
-        raise typer.Exit(1)
+        raise typer.Exit(3 if all(e.get("code") == "sync_running" for e in errors) else 1)
 
 
-def _follow(response: httpx.Response, summaries: list[dict[str, Any]], errors: list[str]) -> None:
+def _follow(response: httpx.Response, summaries: list[dict[str, Any]], errors: list[dict[str, Any]]) -> None:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         tasks: dict[str, TaskID] = {}
@@ -74,7 +74,7 @@ def _follow(response: httpx.Response, summaries: list[dict[str, Any]], errors: l
             elif event == "summary":
                 summaries.append(item)
             elif event == "error":
-                errors.append(str(item.get("message")))
+                errors.append(item)
 
 
 def _summarise(summaries: list[dict[str, Any]]) -> None:
@@ -91,7 +91,9 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for (any language).")],
     tenant: TENANT = "default",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages.")] = 5,
-    mode: Annotated[str, typer.Option(help="hybrid (default), dense or keyword.")] = "hybrid",
+    mode: Annotated[
+        str, typer.Option(help="auto (hybrid with a semantic embedder, else keyword), hybrid, dense or keyword.")
+    ] = "auto",
     source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
     url: URL = None,

@@ -269,20 +269,22 @@ class CozeClient:
 
         return await self.call("datasets.list", op)
 
-    async def list_documents(self, dataset_id: str, *, page_size: int = 100) -> list[Any]:
-        """Every document of a knowledge base (one retried call per page)."""
+    async def list_documents(self, dataset_id: str, *, page_size: int = 100) -> tuple[list[Any], int | None]:
+        """Every document of a knowledge base (one retried call per page), and the total Coze reported
+        (fewer documents than that: the list changed while its pages were read)."""
         documents: list[Any] = []
+        total: int | None = None
         page_num = 1
         while True:
 
-            async def op(sdk: AsyncCoze, page_num: int = page_num) -> tuple[list[Any], bool]:
+            async def op(sdk: AsyncCoze, page_num: int = page_num) -> tuple[list[Any], bool, int | None]:
                 page = await sdk.datasets.documents.list(dataset_id=dataset_id, page_num=page_num, page_size=page_size)
-                return list(page.items), page.has_more
+                return list(page.items), page.has_more, page.total
 
-            items, has_more = await self.call("datasets.documents.list", op)
+            items, has_more, total = await self.call("datasets.documents.list", op)
             documents.extend(items)
             if not has_more or not items:
-                return documents
+                return documents, total
             page_num += 1
 
     async def document_progress(self, dataset_id: str, document_ids: Sequence[str]) -> list[Any]:

@@ -1,11 +1,13 @@
 """The knowledge index over HTTP.
 
-- ``GET /v1/knowledge/search?q=...&top_k=5&mode=hybrid&source=...&document=...&score_threshold=0`` (user or
-  admin; ``tenant=`` for global admins): the tenant's best passages.
+- ``GET /v1/knowledge/search?q=...&top_k=5&mode=auto&source=...&document=...&score_threshold=0`` (user or
+  admin; ``tenant=`` for global admins): the tenant's best passages (503 ``knowledge_unavailable`` if the
+  index cannot be reached).
 - ``GET /admin/knowledge/{tenant}``: each source's last sync, its cursor and whether a sync is running.
 - ``POST /admin/knowledge/{tenant}/sync`` ``{"source"?}``: sync now (audited ``knowledge.sync``). The answer is
-  NDJSON, one line per document (``{"event": "document", ...}``) and one summary line per source, so a client
-  can show progress; the sync goes on if the client disconnects. 409 ``sync_running`` if one is running.
+  NDJSON, one line per document (``{"event": "document", ...}``) and a summary (or error) line per source as it
+  ends, so a client can show progress; the sync goes on if the client disconnects. For one source: 409
+  ``sync_running`` if a pass of it is running, 502 ``sync_failed`` if it failed before its first document.
 - ``POST /retrieval``: the Dify External Knowledge API (bearer: one of the tenant's ``knowledge.api_keys``;
   ``knowledge_id``: a source name, or ``*`` for all of the tenant's sources).
 """
@@ -29,8 +31,8 @@ from cozegate.gateway.admin_auth import Authenticator, admin_endpoint, request_i
 from cozegate.gateway.errors import error_response, field_problem
 from cozegate.gateway.jwt_auth import Principal
 from cozegate.knowledge.passages import Passage
-from cozegate.knowledge.service import KnowledgeNotConfiguredError, KnowledgeService
-from cozegate.knowledge.sync import SourceBusyError, SyncSummary
+from cozegate.knowledge.service import KnowledgeNotConfiguredError, KnowledgeService, KnowledgeUnavailableError
+from cozegate.knowledge.sync import SourceBusyError
 from cozegate.knowledge.vector_index import SearchFilter
 from cozegate.tenants import TenantRegistry
 from cozegate.tenants.model import SOURCE_NAME_PATTERN, TENANT_NAME_PATTERN
@@ -44,7 +46,7 @@ class SearchQuery(BaseModel):
 
     q: str = Field(min_length=1, max_length=2000)
     top_k: int = Field(5, ge=1, le=50)
-    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    mode: Literal["auto", "hybrid", "dense", "keyword"] = "auto"
     score_threshold: float = Field(0.0, ge=0, le=1)
     source: list[str] = Field(default_factory=list, max_length=20)
     document: list[str] = Field(default_factory=list, max_length=20)
@@ -128,6 +130,27 @@ def _filtered(passages: list[Passage], conditions: MetadataConditions | None) ->
     return [p for p in passages if combine(_matches(c, _metadata(p)) for c in conditions.conditions)]
 
 
+def _index_filter(sources: list[str], conditions: MetadataConditions | None) -> SearchFilter:
+    """Conditions the index can apply itself (``document``/``source`` ``is``/``in``, joined by ``and``), so the
+    top k come from the matching documents; every condition is also checked on the results."""
+    documents: list[str] = []
+    if conditions is not None and conditions.logical_operator == "and":
+        for condition in conditions.conditions:
+            if condition.name not in (["document"], ["source"]) or condition.comparison_operator not in ("is", "in"):
+                continue
+            value = condition.value
+            values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+            if condition.name == ["document"]:
+                documents = values if not documents else [d for d in documents if d in values] or ["\0none"]
+            else:
+                sources = values if not sources else [s for s in sources if s in values] or ["\0none"]
+    return SearchFilter(sources, documents)
+
+
+def _error_line(source: str, code: str, message: str) -> dict[str, Any]:
+    return {"event": "error", "source": source, "code": code, "message": message}
+
+
 def _dify_error(status: int, code: int, message: str) -> Response:
     return JSONResponse({"error_code": code, "error_msg": message}, status_code=status)
 
@@ -138,8 +161,6 @@ def knowledge_routes(
     auth: Authenticator,
     tenants: Callable[[], TenantRegistry],
 ) -> list[Route]:
-    running: set[asyncio.Task[Any]] = set()  # syncs started over HTTP (kept referenced until they end)
-
     async def search(request: Request, principal: Principal) -> Response:
         params = request.query_params
         raw: dict[str, Any] = {key: params.get(key) for key in params if key not in ("source", "document")}
@@ -155,14 +176,17 @@ def knowledge_routes(
         for source in query.source:
             if not service.has_source(tenant, source):
                 raise KnowledgeNotConfiguredError(f"tenant {tenant!r} has no knowledge source {source!r}")
-        passages = await service.search(
-            tenant,
-            query.q,
-            top_k=query.top_k,
-            mode=query.mode,
-            where=SearchFilter(query.source, query.document),
-            score_threshold=query.score_threshold,
-        )
+        try:
+            passages = await service.search(
+                tenant,
+                query.q,
+                top_k=query.top_k,
+                mode=query.mode,
+                where=SearchFilter(query.source, query.document),
+                score_threshold=query.score_threshold,
+            )
+        except KnowledgeUnavailableError as exc:
+            return error_response(503, "knowledge_unavailable", str(exc), request_id_of(request))
         return JSONResponse({"tenant": tenant, "mode": query.mode, "results": [p.as_dict() for p in passages]})
 
     async def status(request: Request, actor: str) -> Response:
@@ -203,6 +227,7 @@ def knowledge_routes(
             target=f"{tenant}/{body.source or ALL_SOURCES}",
             request_id=request_id_of(request),
         )
+        names = [body.source] if body.source is not None else [config.name for config in service.sources(tenant)]
         lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         class Progress:
@@ -212,31 +237,29 @@ def knowledge_routes(
             def advanced(self, source: str, document: str, outcome: str) -> None:
                 lines.put_nowait({"event": "document", "source": source, "document": document, "outcome": outcome})
 
-        async def run() -> list[SyncSummary]:
+        async def run() -> None:
+            """Each source in turn, its summary (or error) as soon as it ends; goes on if the client leaves."""
             try:
-                summaries = await service.sync(tenant, body.source, Progress())
-                for summary in summaries:
-                    lines.put_nowait({"event": "summary", **summary.as_dict()})
-                return summaries
-            except SourceBusyError as exc:
-                lines.put_nowait({"event": "error", "code": "sync_running", "message": str(exc)})
-                raise
-            except Exception as exc:
-                log.exception("knowledge sync failed", extra={"tenant": tenant})
-                lines.put_nowait({"event": "error", "code": "sync_failed", "message": f"{type(exc).__name__}: {exc}"})
-                raise
+                for name in names:
+                    try:
+                        summary = await service.sync_one(tenant, name, Progress())
+                        lines.put_nowait({"event": "summary", **summary.as_dict()})
+                    except SourceBusyError as exc:
+                        lines.put_nowait(
+                            {"event": "error", "source": name, "code": "sync_running", "message": str(exc)}
+                        )
+                    except Exception as exc:
+                        log.exception("knowledge sync failed", extra={"tenant": tenant, "source": name})
+                        message = f"{type(exc).__name__}: {exc}"
+                        lines.put_nowait({"event": "error", "source": name, "code": "sync_failed", "message": message})
             finally:
                 lines.put_nowait(None)
 
-        task = asyncio.create_task(run(), name=f"knowledge-sync-{tenant}")
-        running.add(task)
-        task.add_done_callback(running.discard)
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: logged by the service
+        service.run_in_background(run(), f"knowledge-sync-{tenant}")
         first = await lines.get()
-        if first is not None and first.get("code") == "sync_running":
-            return error_response(409, "sync_running", str(first["message"]), request_id_of(request))
-        if first is not None and first.get("code") == "sync_failed":  # failed before listing a document
-            return error_response(502, "sync_failed", str(first["message"]), request_id_of(request))
+        if first is not None and first["event"] == "error" and len(names) == 1:  # nothing ran: a plain error
+            status = 409 if first["code"] == "sync_running" else 502
+            return error_response(status, str(first["code"]), str(first["message"]), request_id_of(request))
 
         async def stream() -> AsyncIterator[bytes]:
             item = first
@@ -263,17 +286,16 @@ def knowledge_routes(
             return _dify_error(404, 2001, "The knowledge does not exist")
         setting = body.retrieval_setting
         conditions = body.metadata_condition
+        where = _index_filter(sources, conditions)
         wanted = setting.top_k * (4 if conditions is not None and conditions.conditions else 1)
         try:
             passages = await service.search(
-                tenant,
-                body.query,
-                top_k=min(wanted, 200),
-                where=SearchFilter(sources),
-                score_threshold=setting.score_threshold,
+                tenant, body.query, top_k=min(wanted, 200), where=where, score_threshold=setting.score_threshold
             )
         except KnowledgeNotConfiguredError:
             return _dify_error(404, 2001, "The knowledge does not exist")
+        except KnowledgeUnavailableError:
+            return _dify_error(503, 5001, "The knowledge index is unavailable; try again later")
         records = [
             {"content": p.text, "score": round(p.score, 6), "title": p.title, "metadata": _metadata(p)}
             for p in _filtered(passages, conditions)[: setting.top_k]

@@ -1,10 +1,16 @@
 """``KnowledgeCatalog``: what has been synced, in the database (SQLite or PostgreSQL).
 
-Per source a lease (one replica syncs a source at a time; a crashed holder's lease runs out) and the
-cursor of the pass in progress; per document the version its source reported (``fingerprint``) and
-the hash of its text; per chunk its text and metadata. A document's row and all its chunks are
-replaced in one transaction, so a sync interrupted at any point leaves every document either fully
-at its old version or fully at its new one.
+- per source: a lease (one pass at a time, across processes and within one: every pass has its own
+  owner id; a crashed holder's lease runs out), the cursor of the pass in progress, the last summary,
+  when the last completed pass started, and when a sync was last asked for;
+- per document: the version its source reported (``fingerprint``), the hash of its text, and when
+  the indexed text was fetched;
+- per chunk: its text and metadata;
+- the vector ledger: every chunk id that may have a vector in the index, written before the vector.
+  A document's row and chunks are replaced in one transaction after its new vectors are written,
+  and its vanished vectors are deleted after that commit, so every committed chunk has its vector,
+  and a vector without a committed chunk (an interrupted pass) is in the ledger for the next pass to
+  delete.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cozegate.storage import Database
-from cozegate.storage.schema import knowledge_chunks, knowledge_documents, knowledge_sources
+from cozegate.storage.schema import knowledge_chunks, knowledge_documents, knowledge_sources, knowledge_vectors
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ class StoredDocument:
     content_hash: str
     index_name: str
     chunks: int
-    synced_at: float = 0.0
+    synced_at: float = 0.0  # when the indexed text was fetched
 
 
 @dataclass(frozen=True)
@@ -52,16 +58,31 @@ class SourceStatus:
     cursor: dict[str, Any] | None
     last_summary: dict[str, Any] | None
     synced_at: float | None
+    requested_at: float | None
     documents: int
+
+    def due(self, now: float, interval: float) -> bool:
+        """A pass should run: never completed, older than the interval, asked for since, or interrupted."""
+        if self.syncing:
+            return False
+        if self.synced_at is None or now - self.synced_at >= interval or self.cursor is not None:
+            return True
+        return self.requested_at is not None and self.requested_at > self.synced_at
+
+
+def _chunk(row: Any) -> StoredChunk:
+    return StoredChunk(
+        row.chunk_id, row.tenant, row.source, row.document, row.position, row.section, row.content_hash, row.text
+    )
 
 
 class KnowledgeCatalog:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    # -- the per-source lease and cursor ------------------------------------------------------------
+    # -- the per-source lease, cursor and requests -------------------------------------------------
     async def acquire(self, tenant: str, source: str, owner: str, now: float, lease_seconds: float) -> bool:
-        """Take (or extend) the source's sync lease; False while another owner holds an unexpired one."""
+        """Take the source's sync lease for ``owner`` (one pass); False while another holds an unexpired one."""
         table = knowledge_sources.c
 
         def work(conn: Connection) -> bool:
@@ -76,7 +97,7 @@ class KnowledgeCatalog:
             taken = conn.execute(
                 update(knowledge_sources)
                 .where(table.tenant == tenant, table.source == source)
-                .where((table.lease_until < now) | (table.lease_owner == owner) | (table.lease_owner.is_(None)))
+                .where((table.lease_until < now) | (table.lease_owner.is_(None)))
                 .values(lease_owner=owner, lease_until=now + lease_seconds)
             )
             return bool(taken.rowcount == 1)
@@ -86,28 +107,39 @@ class KnowledgeCatalog:
         except IntegrityError:  # another replica inserted the source's row at the same moment
             return False
 
-    async def advance(
-        self, tenant: str, source: str, owner: str, cursor: dict[str, Any], now: float, lease_seconds: float
+    async def renew(
+        self,
+        tenant: str,
+        source: str,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        cursor: dict[str, Any] | None = None,
     ) -> bool:
-        """Store the pass's cursor and extend the lease; False if the lease was lost to another owner."""
+        """Extend the lease (and store the pass's cursor); False if it was lost to another owner."""
         table = knowledge_sources.c
+        values: dict[str, Any] = {"lease_until": now + lease_seconds}
+        if cursor is not None:
+            values["cursor"] = json.dumps(cursor)
 
         def work(conn: Connection) -> bool:
             stored = conn.execute(
                 update(knowledge_sources)
                 .where(table.tenant == tenant, table.source == source, table.lease_owner == owner)
-                .values(cursor=json.dumps(cursor), lease_until=now + lease_seconds)
+                .values(**values)
             )
             return bool(stored.rowcount == 1)
 
         return await self._db.write(work)
 
-    async def finish(self, tenant: str, source: str, owner: str, summary: dict[str, Any] | None, now: float) -> None:
+    async def finish(
+        self, tenant: str, source: str, owner: str, summary: dict[str, Any] | None, started_at: float
+    ) -> None:
         """Release the lease; with a summary the pass completed (its cursor is cleared), else it stays."""
         table = knowledge_sources.c
         values: dict[str, Any] = {"lease_owner": None, "lease_until": 0.0}
         if summary is not None:
-            values |= {"cursor": None, "last_summary": json.dumps(summary), "synced_at": now}
+            values |= {"cursor": None, "last_summary": json.dumps(summary), "synced_at": started_at}
         await self._db.write(
             lambda conn: conn.execute(
                 update(knowledge_sources)
@@ -115,6 +147,32 @@ class KnowledgeCatalog:
                 .values(**values)
             )
         )
+
+    async def release_all(self) -> None:
+        """Embedded start: no other process can be syncing, so every lease is a dead process's."""
+        await self._db.write(
+            lambda conn: conn.execute(update(knowledge_sources).values(lease_owner=None, lease_until=0.0))
+        )
+
+    async def request(self, tenant: str, sources: Sequence[str], now: float) -> None:
+        """Remember that a sync of these sources was asked for (the poller runs it if nothing else does)."""
+        table = knowledge_sources.c
+
+        def work(conn: Connection) -> None:
+            for source in sources:
+                stored = conn.execute(
+                    update(knowledge_sources)
+                    .where(table.tenant == tenant, table.source == source)
+                    .values(requested_at=now)
+                )
+                if stored.rowcount == 0:
+                    conn.execute(
+                        insert(knowledge_sources).values(
+                            tenant=tenant, source=source, lease_owner=None, lease_until=0.0, requested_at=now
+                        )
+                    )
+
+        await self._db.write(work)
 
     async def cursor(self, tenant: str, source: str) -> dict[str, Any] | None:
         table = knowledge_sources.c
@@ -141,12 +199,38 @@ class KnowledgeCatalog:
                     json.loads(row.cursor) if row.cursor else None,
                     json.loads(row.last_summary) if row.last_summary else None,
                     row.synced_at,
+                    row.requested_at,
                     counts.get(row.source, 0),
                 )
                 for row in rows
             ]
 
         return await self._db.read(work)
+
+    async def known_sources(self) -> set[tuple[str, str]]:
+        """Every (tenant, source) that has anything stored."""
+
+        def work(conn: Connection) -> set[tuple[str, str]]:
+            found = {
+                (r.tenant, r.source)
+                for r in conn.execute(select(knowledge_sources.c.tenant, knowledge_sources.c.source))
+            }
+            found |= {
+                (r.tenant, r.source)
+                for r in conn.execute(select(knowledge_vectors.c.tenant, knowledge_vectors.c.source).distinct())
+            }
+            return found
+
+        return await self._db.read(work)
+
+    async def forget_source(self, tenant: str, source: str) -> None:
+        """Delete everything stored of a source (its vectors must be deleted from the index first)."""
+
+        def work(conn: Connection) -> None:
+            for table in (knowledge_chunks, knowledge_documents, knowledge_vectors, knowledge_sources):
+                conn.execute(delete(table).where(table.c.tenant == tenant, table.c.source == source))
+
+        await self._db.write(work)
 
     # -- documents and chunks --------------------------------------------------------------------------
     async def documents(self, tenant: str, source: str) -> dict[str, StoredDocument]:
@@ -181,8 +265,49 @@ class KnowledgeCatalog:
         )
         return {row.chunk_id: row.content_hash for row in rows}
 
+    async def record_vectors(self, tenant: str, source: str, document: str, chunk_ids: Sequence[str]) -> None:
+        """Enter chunk ids in the vector ledger before their vectors are written (ids already there stay)."""
+        if not chunk_ids:
+            return
+        table = knowledge_vectors.c
+
+        def work(conn: Connection) -> None:
+            known = {
+                row.chunk_id for row in conn.execute(select(table.chunk_id).where(table.chunk_id.in_(list(chunk_ids))))
+            }
+            rows = [
+                {"chunk_id": i, "tenant": tenant, "source": source, "document": document}
+                for i in dict.fromkeys(chunk_ids)
+                if i not in known
+            ]
+            if rows:
+                conn.execute(insert(knowledge_vectors), rows)
+
+        await self._db.write(work)
+
+    async def forget_vectors(self, chunk_ids: Sequence[str]) -> None:
+        """The vectors are deleted from the index: drop them from the ledger."""
+        if chunk_ids:
+            ids = list(chunk_ids)
+            await self._db.write(
+                lambda conn: conn.execute(delete(knowledge_vectors).where(knowledge_vectors.c.chunk_id.in_(ids)))
+            )
+
+    async def orphan_vectors(self, tenant: str, source: str, document: str | None = None) -> list[str]:
+        """Ledger ids without a committed chunk: vectors an interrupted pass (or a deleted document) left."""
+        ledger, chunks = knowledge_vectors.c, knowledge_chunks.c
+        query = (
+            select(ledger.chunk_id)
+            .outerjoin(knowledge_chunks, chunks.chunk_id == ledger.chunk_id)
+            .where(ledger.tenant == tenant, ledger.source == source, chunks.chunk_id.is_(None))
+        )
+        if document is not None:
+            query = query.where(ledger.document == document)
+        rows = await self._db.read(lambda conn: conn.execute(query).all())
+        return [row.chunk_id for row in rows]
+
     async def replace_document(
-        self, tenant: str, source: str, document: StoredDocument, chunks: Sequence[StoredChunk], now: float
+        self, tenant: str, source: str, document: StoredDocument, chunks: Sequence[StoredChunk]
     ) -> None:
         docs, chunk_table = knowledge_documents.c, knowledge_chunks.c
 
@@ -209,7 +334,7 @@ class KnowledgeCatalog:
                     content_hash=document.content_hash,
                     index_name=document.index_name,
                     chunks=document.chunks,
-                    synced_at=now,
+                    synced_at=document.synced_at,
                 )
             )
             if chunks:
@@ -232,18 +357,21 @@ class KnowledgeCatalog:
 
         await self._db.write(work)
 
-    async def touch_document(self, tenant: str, source: str, document: str, fingerprint: str, now: float) -> None:
+    async def touch_document(
+        self, tenant: str, source: str, document: str, fingerprint: str, fetched_at: float
+    ) -> None:
         """The source reports a new version whose text is unchanged: remember the new fingerprint."""
         table = knowledge_documents.c
         await self._db.write(
             lambda conn: conn.execute(
                 update(knowledge_documents)
                 .where(table.tenant == tenant, table.source == source, table.document == document)
-                .values(fingerprint=fingerprint, synced_at=now)
+                .values(fingerprint=fingerprint, synced_at=fetched_at)
             )
         )
 
     async def remove_document(self, tenant: str, source: str, document: str) -> None:
+        """Delete the document's row and chunks (its vectors stay in the ledger until deleted)."""
         docs, chunk_table = knowledge_documents.c, knowledge_chunks.c
 
         def work(conn: Connection) -> None:
@@ -270,19 +398,7 @@ class KnowledgeCatalog:
             rows = conn.execute(
                 select(knowledge_chunks).where(table.tenant == tenant, table.chunk_id.in_(list(chunk_ids)))
             )
-            return {
-                row.chunk_id: StoredChunk(
-                    row.chunk_id,
-                    row.tenant,
-                    row.source,
-                    row.document,
-                    row.position,
-                    row.section,
-                    row.content_hash,
-                    row.text,
-                )
-                for row in rows
-            }
+            return {row.chunk_id: _chunk(row) for row in rows}
 
         return await self._db.read(work)
 

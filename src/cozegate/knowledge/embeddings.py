@@ -35,6 +35,10 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def semantic(self) -> bool:
+        """True if it places paraphrases close (a language model); False for a lexical vector."""
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
@@ -59,6 +63,10 @@ class HashingEmbedder:
     @property
     def dimension(self) -> int:
         return self._dimension
+
+    @property
+    def semantic(self) -> bool:
+        return False
 
     def _vector(self, text: str) -> list[float]:
         words = terms(text)
@@ -109,6 +117,10 @@ class MiniLmEmbedder:
     @property
     def dimension(self) -> int:
         return 384
+
+    @property
+    def semantic(self) -> bool:
+        return True
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors = self._model.encode(

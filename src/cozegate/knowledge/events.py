@@ -1,7 +1,9 @@
 """The ``knowledge_sync`` event: a tenant's signed webhook asks for a sync (``{"source": ...}`` optional).
 
-It goes through the durable inbox like any event: a sync already running makes the handler fail
-retryably (the inbox retries with backoff); an unknown source is a permanent error (dead letter).
+It goes through the durable inbox like any event. The handler records the request in the database
+and starts the sync in the background (a pass can take longer than a handler may run); if that start
+is lost (a crash, the source busy with an earlier pass), the poller runs the recorded request within
+15 s of the source being free. An unknown source is a permanent error (dead letter).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def knowledge_sync_handler(service: KnowledgeService) -> Callable[[Event], Await
         if source is not None and not isinstance(source, str):
             raise PermanentError("knowledge_sync: `source` must be a string")
         try:
-            await service.sync(event.tenant, source)  # SourceBusyError: retried later by the inbox
+            await service.request_sync(event.tenant, source)
         except KnowledgeNotConfiguredError as exc:
             raise PermanentError(str(exc)) from None
 

@@ -8,7 +8,7 @@ from cozegate.knowledge.catalog import KnowledgeCatalog
 from cozegate.knowledge.embeddings import Embedder
 from cozegate.knowledge.passages import Passage
 from cozegate.knowledge.terms import terms_text
-from cozegate.knowledge.vector_index import EVERYTHING, SearchFilter, SearchMode, VectorIndex
+from cozegate.knowledge.vector_index import EVERYTHING, RequestedMode, SearchFilter, SearchMode, VectorIndex
 from cozegate.observability.metrics import KNOWLEDGE_SEARCH_SECONDS
 
 
@@ -24,14 +24,22 @@ class KnowledgeSearch:
         query: str,
         *,
         top_k: int = 5,
-        mode: SearchMode = "hybrid",
+        mode: RequestedMode = "auto",
         where: SearchFilter = EVERYTHING,
         score_threshold: float = 0.0,
     ) -> list[Passage]:
         if not query.strip():
             return []
-        with KNOWLEDGE_SEARCH_SECONDS.labels(mode).time():
-            return await self._search(tenant, query, top_k, mode, where, score_threshold)
+        resolved = self.resolve(mode)
+        with KNOWLEDGE_SEARCH_SECONDS.labels(resolved).time():
+            return await self._search(tenant, query, top_k, resolved, where, score_threshold)
+
+    def resolve(self, mode: RequestedMode) -> SearchMode:
+        """``auto``: hybrid with a semantic embedder; keyword alone with the lexical (hashing) one, which measured
+        better than fusing two lexical rankings (bench/retrieval)."""
+        if mode != "auto":
+            return mode
+        return "hybrid" if self._embedder.semantic else "keyword"
 
     async def _search(
         self, tenant: str, query: str, top_k: int, mode: SearchMode, where: SearchFilter, score_threshold: float

@@ -1,9 +1,10 @@
 """``KnowledgeService``: the knowledge feature of a running gateway.
 
 It owns the embedder and the vector index (opened on first use, so a gateway whose tenants have no
-knowledge never starts Milvus), makes a reader for each configured source, runs syncs on demand and
-on an interval (every replica polls; a source's lease and last-sync time make one of them do it),
-and answers searches.
+knowledge never starts Milvus), makes a reader for each configured source, runs syncs (on demand,
+asked for by an event, and on an interval: every replica polls, a source's lease and its last pass
+make one of them do it), removes what belongs to sources no longer configured, and answers searches
+within the tenant's configured sources.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -28,7 +31,7 @@ from cozegate.knowledge.sources.coze import CozeDatasetReader
 from cozegate.knowledge.sources.folder import FolderReader
 from cozegate.knowledge.sources.web import UrlsReader
 from cozegate.knowledge.sync import ChunkSettings, KnowledgeSync, SourceBusyError, SyncProgress, SyncSummary
-from cozegate.knowledge.vector_index import EVERYTHING, SearchFilter, SearchMode, VectorIndex
+from cozegate.knowledge.vector_index import EVERYTHING, RequestedMode, SearchFilter, VectorIndex
 from cozegate.settings import Settings
 from cozegate.storage import Database
 from cozegate.tenants import TenantRegistry
@@ -36,9 +39,25 @@ from cozegate.tenants.model import CozeKnowledgeSource, FolderKnowledgeSource, K
 
 log = logging.getLogger(__name__)
 
+REQUEST_POLL_SECONDS = 15.0  # how soon the poller runs a sync asked for by an event, at the latest
+
 
 class KnowledgeNotConfiguredError(LookupError):
     code = "knowledge_not_configured"
+
+
+class KnowledgeUnavailableError(RuntimeError):
+    """The index or the database failed while searching (the caller answers 503)."""
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """One source's part of a sync request: its summary, or why it did not run (``busy``/``failed``)."""
+
+    source: str
+    summary: SyncSummary | None = None
+    error: str | None = None
+    busy: bool = False
 
 
 class KnowledgeService:
@@ -58,10 +77,16 @@ class KnowledgeService:
         self._index: VectorIndex | None = None
         self._opening = asyncio.Lock()
         self._owner = f"{os.uname().nodename[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._tasks: set[asyncio.Task[object]] = set()
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.knowledge_fetch_timeout_seconds, connect=10.0),
             headers={"user-agent": "cozegate-knowledge-sync"},
         )
+
+    async def start(self, *, exclusive: bool) -> None:
+        """``exclusive`` (embedded: one process): leases left by a killed process are released now."""
+        if exclusive:
+            await self.catalog.release_all()
 
     async def _ready(self) -> tuple[VectorIndex, Embedder]:
         async with self._opening:
@@ -79,7 +104,7 @@ class KnowledgeService:
                 self._index = index
             return self._index, self._embedder
 
-    def _source(self, tenant: str, name: str | None) -> list[KnowledgeSource]:
+    def sources(self, tenant: str, name: str | None = None) -> list[KnowledgeSource]:
         config = self._tenants().knowledge(tenant)
         if config is None or not config.sources:
             raise KnowledgeNotConfiguredError(f"tenant {tenant!r} has no knowledge sources configured")
@@ -104,15 +129,41 @@ class KnowledgeService:
             return FolderReader(source.path)
         return UrlsReader([str(url) for url in source.urls], self._http, allow_private=private)
 
-    async def sync(
-        self, tenant: str, source: str | None = None, progress: SyncProgress | None = None
-    ) -> list[SyncSummary]:
-        """Sync one source of the tenant, or all; ``SourceBusyError`` if one is being synced already."""
-        sources = self._source(tenant, source)
+    async def sync_one(self, tenant: str, source: str, progress: SyncProgress | None = None) -> SyncSummary:
+        """One pass of one source; ``SourceBusyError`` if a pass of it is running."""
+        [config] = self.sources(tenant, source)
         index, embedder = await self._ready()
         chunking = ChunkSettings(self._settings.knowledge_chunk_chars, self._settings.knowledge_chunk_overlap_chars)
         syncer = KnowledgeSync(self.catalog, index, embedder, self._owner, chunking)
-        return [await syncer.sync_source(tenant, s.name, self.reader(tenant, s), progress) for s in sources]
+        return await syncer.sync_source(tenant, config.name, self.reader(tenant, config), progress)
+
+    async def sync(
+        self, tenant: str, source: str | None = None, progress: SyncProgress | None = None
+    ) -> list[SourceOutcome]:
+        """Sync one source of the tenant, or each in turn; a busy or failing source does not stop the others."""
+        outcomes = []
+        for config in self.sources(tenant, source):
+            try:
+                outcomes.append(SourceOutcome(config.name, await self.sync_one(tenant, config.name, progress)))
+            except SourceBusyError as exc:
+                outcomes.append(SourceOutcome(config.name, error=str(exc), busy=True))
+            except Exception as exc:
+                log.exception("knowledge sync failed", extra={"tenant": tenant, "source": config.name})
+                outcomes.append(SourceOutcome(config.name, error=f"{type(exc).__name__}: {exc}"))
+        return outcomes
+
+    async def request_sync(self, tenant: str, source: str | None = None) -> None:
+        """Record that a sync was asked for (durably: the poller runs it at the latest) and start it now."""
+        names = [config.name for config in self.sources(tenant, source)]
+        await self.catalog.request(tenant, names, time.time())
+        self.run_in_background(self.sync(tenant, source), f"knowledge-sync-{tenant}")
+
+    def run_in_background(self, work: Coroutine[Any, Any, object], name: str) -> asyncio.Task[object]:
+        """A task the service keeps (and cancels on close): syncs asked for over HTTP or by an event."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def search(
         self,
@@ -120,49 +171,92 @@ class KnowledgeService:
         query: str,
         *,
         top_k: int = 5,
-        mode: SearchMode = "hybrid",
+        mode: RequestedMode = "auto",
         where: SearchFilter = EVERYTHING,
         score_threshold: float = 0.0,
     ) -> list[Passage]:
-        self._source(tenant, None)
-        index, embedder = await self._ready()
-        return await KnowledgeSearch(self.catalog, index, embedder).search(
-            tenant, query, top_k=top_k, mode=mode, where=where, score_threshold=score_threshold
-        )
+        """Within the tenant's configured sources only (a source removed from the configuration is not searched
+        while its data waits to be removed)."""
+        configured = [config.name for config in self.sources(tenant)]
+        sources = [s for s in where.sources if s in configured] if where.sources else configured
+        if not sources:
+            return []
+        try:
+            index, embedder = await self._ready()
+            return await KnowledgeSearch(self.catalog, index, embedder).search(
+                tenant,
+                query,
+                top_k=top_k,
+                mode=mode,
+                where=SearchFilter(sources, where.documents),
+                score_threshold=score_threshold,
+            )
+        except (KnowledgeNotConfiguredError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.exception("knowledge search failed", extra={"tenant": tenant})
+            raise KnowledgeUnavailableError(
+                f"the knowledge index cannot be searched now ({type(exc).__name__})"
+            ) from exc
 
     async def statuses(self, tenant: str) -> list[SourceStatus]:
         return await self.catalog.statuses(tenant, time.time())
 
     async def poll(self) -> None:
-        """Forever: sync every configured source whose last completed pass is older than the interval."""
+        """Forever: prune removed sources, and sync every source that is due (see ``SourceStatus.due``)."""
         interval = self._settings.knowledge_sync_interval_seconds
-        await asyncio.sleep(random.uniform(0, min(interval, 30.0) / 10))
+        period = min(interval / 4, REQUEST_POLL_SECONDS)
+        await asyncio.sleep(random.uniform(0, period))
         while True:
-            await self.poll_once(interval)
-            await asyncio.sleep(min(interval / 4, 60.0) * random.uniform(0.9, 1.1))
+            try:
+                await self.prune()
+                await self.poll_once(interval)
+            except Exception:
+                log.exception("knowledge poll round failed; the next one runs in %.0f s", period)
+            await asyncio.sleep(period * random.uniform(0.9, 1.1))
 
     async def poll_once(self, interval: float) -> int:
         """One round of the poller; the number of sources it synced."""
         synced = 0
-        now = time.time()
         for tenant, config in self._tenants().knowledge_tenants().items():
             if not config.sources:
                 continue
-            last = {status.source: status.synced_at for status in await self.catalog.statuses(tenant, now)}
+            statuses = {status.source: status for status in await self.catalog.statuses(tenant, time.time())}
             for source in config.sources:
-                done_at = last.get(source.name)
-                if done_at is not None and now - done_at < interval:
+                status = statuses.get(source.name)
+                if status is not None and not status.due(time.time(), interval):
                     continue
                 try:
-                    await self.sync(tenant, source.name)
+                    await self.sync_one(tenant, source.name)
                     synced += 1
                 except SourceBusyError:
-                    continue  # another replica has it
+                    continue  # another pass has it
                 except Exception:
                     log.exception("knowledge sync failed", extra={"tenant": tenant, "source": source.name})
         return synced
 
+    async def prune(self) -> int:
+        """Delete the vectors and rows of sources no longer configured (tenant or source removed)."""
+        configured = {
+            (tenant, source.name)
+            for tenant, config in self._tenants().knowledge_tenants().items()
+            for source in config.sources
+        }
+        removed = sorted((await self.catalog.known_sources()) - configured)
+        if not removed:
+            return 0
+        index, _ = await self._ready()
+        for tenant, source in removed:
+            await index.delete_where(tenant, SearchFilter(sources=[source]))
+            await self.catalog.forget_source(tenant, source)
+            log.info("knowledge of a removed source deleted", extra={"tenant": tenant, "source": source})
+        return len(removed)
+
     async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._http.aclose()
         if self._index is not None:
             await self._index.close()

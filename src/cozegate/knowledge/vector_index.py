@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
+RequestedMode = Literal["auto", "hybrid", "dense", "keyword"]  # auto: hybrid with a semantic embedder, else keyword
 RRF_K = 60
 MAX_TERMS_BYTES = 65535
 

@@ -229,7 +229,8 @@ knowledge_sources = Table(
     Column("lease_until", Float, nullable=False),
     Column("cursor", Text),  # JSON: how far the running (or interrupted) pass got
     Column("last_summary", Text),  # JSON: counts of the last completed pass
-    Column("synced_at", Float),
+    Column("synced_at", Float),  # when the last completed pass started (its listing)
+    Column("requested_at", Float),  # a sync asked for (webhook event); due while later than synced_at
 )
 
 knowledge_documents = Table(
@@ -244,6 +245,18 @@ knowledge_documents = Table(
     Column("index_name", String(128), nullable=False),  # the vector collection its chunks are in
     Column("chunks", Integer, nullable=False),
     Column("synced_at", Float, nullable=False),
+)
+
+# Every chunk id that may have a vector in the index, written before the vector is: ids here but not
+# in knowledge_chunks are vectors of an interrupted pass, deleted by the next one.
+knowledge_vectors = Table(
+    "knowledge_vectors",
+    metadata,
+    Column("chunk_id", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("document", String(512), nullable=False),
+    Index("ix_knowledge_vectors_source", "tenant", "source"),
 )
 
 knowledge_chunks = Table(

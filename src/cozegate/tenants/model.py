@@ -150,7 +150,9 @@ class KnowledgeAugment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     top_k: int = Field(3, ge=1, le=20)
-    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    mode: Literal["auto", "hybrid", "dense", "keyword"] = Field(
+        "auto", description="auto: hybrid with a semantic embedder (minilm), keyword alone with hashing."
+    )
     min_score: float = Field(0.0, ge=0, le=1, description="Passages scoring below this are left out.")
 
 

@@ -8,23 +8,28 @@ documents. It offers no call that returns the text of an uploaded file, so:
   see ``web``);
 - uploaded files are read from ``origin_dir``, by document name, when the source names that folder;
   otherwise they are skipped, and counted as such in the summary;
-- documents still processing (status 0) or failed (9) are skipped until they are done.
+- documents still processing (status 0) or failed (9) are skipped until they are done;
+- pages are read by number, so the listing is compared with the total Coze reports; if documents
+  were missed (some deleted while reading), it is read again, and after three tries the pass deletes
+  nothing (a document missing from the listing may still exist).
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from cozegate.coze import CozeClient
 from cozegate.knowledge.extract import ExtractedText, ExtractionError, extract_text, kind_of
-from cozegate.knowledge.sources.base import DocumentRef, SkipDocument
+from cozegate.knowledge.sources.base import MAX_FILE_BYTES, DocumentRef, IncompleteListing, SkipDocument
 from cozegate.knowledge.sources.web import fetch_url
 
 WEB_PAGE = 1
 DONE = 1
+LISTING_ATTEMPTS = 3  # pages are read by number: a document deleted meanwhile shifts the next one out of view
 
 
 class CozeDatasetReader:
@@ -45,7 +50,15 @@ class CozeDatasetReader:
         self._kinds: dict[str, tuple[int, int, str]] = {}  # document id → (source type, status, name)
 
     async def list_documents(self) -> list[DocumentRef]:
-        documents = await self._coze.list_documents(self._dataset_id)
+        for _ in range(LISTING_ATTEMPTS):
+            listed, total = await self._coze.list_documents(self._dataset_id)
+            documents = list({doc.document_id: doc for doc in listed}.values())
+            if total is None or len(documents) >= total:
+                return self._refs(documents)
+        refs = self._refs(documents)
+        raise IncompleteListing(refs, f"Coze listed {len(documents)} of {total} documents {LISTING_ATTEMPTS} times")
+
+    def _refs(self, documents: list[Any]) -> list[DocumentRef]:
         refs = []
         for doc in documents:
             status = int(doc.status)
@@ -73,6 +86,8 @@ class CozeDatasetReader:
         path = (self._origin_dir / name).resolve()
         if not path.is_relative_to(self._origin_dir.resolve()) or not path.is_file():
             raise SkipDocument(f"{name}: not found in {self._origin_dir}")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise SkipDocument(f"{name}: larger than {MAX_FILE_BYTES} bytes")
         kind = kind_of(path.name)
         if kind is None:
             raise SkipDocument(f"{name}: unsupported file type")

@@ -1,4 +1,4 @@
-"""knowledge: source leases and cursors, documents, chunks
+"""knowledge: source leases and cursors, documents, vector ledger, chunks
 
 Revision ID: 0008
 Revises: 0007
@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("cursor", sa.Text),
         sa.Column("last_summary", sa.Text),
         sa.Column("synced_at", sa.Float),
+        sa.Column("requested_at", sa.Float),
     )
     op.create_table(
         "knowledge_documents",
@@ -36,6 +37,14 @@ def upgrade() -> None:
         sa.Column("chunks", sa.Integer, nullable=False),
         sa.Column("synced_at", sa.Float, nullable=False),
     )
+    op.create_table(
+        "knowledge_vectors",
+        sa.Column("chunk_id", sa.String(64), primary_key=True),
+        sa.Column("tenant", sa.String(64), nullable=False),
+        sa.Column("source", sa.String(64), nullable=False),
+        sa.Column("document", sa.String(512), nullable=False),
+    )
+    op.create_index("ix_knowledge_vectors_source", "knowledge_vectors", ["tenant", "source"])
     op.create_table(
         "knowledge_chunks",
         sa.Column("chunk_id", sa.String(64), primary_key=True),
@@ -53,5 +62,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_knowledge_chunks_document", "knowledge_chunks")
     op.drop_table("knowledge_chunks")
+    op.drop_index("ix_knowledge_vectors_source", "knowledge_vectors")
+    op.drop_table("knowledge_vectors")
     op.drop_table("knowledge_documents")
     op.drop_table("knowledge_sources")
