@@ -118,7 +118,8 @@ async def test_a_removed_source_is_no_longer_searched_and_its_data_goes(
         site_only = {**both, "knowledge": {"sources": [both["knowledge"]["sources"][1]]}}  # type: ignore[index]
         registry[0] = TenantRegistry.from_document({"tenants": {"acme": site_only}})
         assert all(p.source == "site" for p in await service.search("acme", "CEO salary", top_k=5))
-        assert await service.prune() == 1
+        assert await service.prune() == 0  # within the grace period (a rolling configuration change)
+        assert await service.prune(grace=0) == 1
         assert ("acme", "hr") not in await service.catalog.known_sources()
         index, _ = await service._ready()
         assert await index.count("acme") == 1  # the site's one chunk; hr's vectors are gone
@@ -128,6 +129,28 @@ async def test_a_removed_source_is_no_longer_searched_and_its_data_goes(
         assert outcome.summary is not None
         assert outcome.summary.deleted == 1
         assert await index.count("acme") == 0
+    finally:
+        await service.aclose()
+        server_manager_instance.release_server(str(tmp_path / "k.db"))
+
+
+async def test_a_failing_source_waits_longer_between_tries_unless_asked_for(db: Database, tmp_path: Path) -> None:
+    registry = _registry(tmp_path / "missing")
+    settings = Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db"))
+    service = KnowledgeService(settings, db, lambda: registry, _no_coze)
+    try:
+        assert await service.poll_once(3600) == 0  # fails: the folder does not exist
+        [status] = await service.statuses("acme")
+        assert (status.failures, status.syncing) == (1, False)
+        assert not status.due(time.time(), 3600)  # 30 s before the next try
+        assert status.due(time.time() + 31, 3600)
+        assert await service.poll_once(3600) == 0
+        assert (await service.statuses("acme"))[0].failures == 1  # not tried again within the delay
+        await service.catalog.request("acme", ["docs"], time.time())
+        assert (await service.statuses("acme"))[0].due(time.time(), 3600)  # asked for: tried now
+        (tmp_path / "missing").mkdir()
+        assert await service.poll_once(3600) == 1
+        assert (await service.statuses("acme"))[0].failures == 0
     finally:
         await service.aclose()
         server_manager_instance.release_server(str(tmp_path / "k.db"))

@@ -17,7 +17,7 @@ from cozepy import Coze, DocumentBase, DocumentFormatType, DocumentSourceInfo
 from sqlalchemy import select, update
 
 from cozegate.coze import CozeClient
-from cozegate.knowledge.catalog import KnowledgeCatalog
+from cozegate.knowledge.catalog import KnowledgeCatalog, StoredDocument
 from cozegate.knowledge.embeddings import HashingEmbedder
 from cozegate.knowledge.extract import ExtractedText
 from cozegate.knowledge.retrieval import KnowledgeSearch
@@ -326,3 +326,43 @@ async def test_an_incomplete_coze_listing_deletes_nothing(db: Database, index: V
     assert not summary.listing_complete
     assert summary.deleted == 0
     assert set(await catalog.documents(TENANT, SOURCE)) == {"a.md", "b.md"}
+
+
+async def test_a_failed_lease_renewal_is_retried_and_the_pass_completes(db: Database, index: VectorIndex) -> None:
+    catalog = KnowledgeCatalog(db)
+    real_renew = catalog.renew
+    calls = []
+
+    async def flaky_renew(*args: Any, **kwargs: Any) -> bool:
+        calls.append(args)
+        if len(calls) == 1:
+            raise ConnectionError("database is locked")
+        return await real_renew(*args, **kwargs)
+
+    catalog.renew = flaky_renew  # type: ignore[method-assign]
+
+    class Slow(_Pages):
+        async def fetch(self, ref: DocumentRef) -> ExtractedText:
+            await asyncio.sleep(0.5)  # several heartbeats of a 0.3 s lease
+            return ExtractedText("Page", V1)
+
+    summary = await KnowledgeSync(catalog, index, HashingEmbedder(), owner="r1", lease_seconds=0.3).sync_source(
+        TENANT, SOURCE, Slow()
+    )
+    assert summary.added == 1
+    assert len(calls) >= 3
+
+
+async def test_writes_of_a_pass_that_lost_its_lease_are_refused(db: Database) -> None:
+    catalog = KnowledgeCatalog(db)
+    assert await catalog.acquire(TENANT, SOURCE, "old-pass", time.time() - 200, 120)  # expired since
+    assert await catalog.acquire(TENANT, SOURCE, "new-pass", time.time(), 120)
+    document = StoredDocument("d", "D", "f", "h", "index", 0)
+    with pytest.raises(LeaseLostError):
+        await catalog.replace_document(TENANT, SOURCE, document, [], "old-pass")
+    with pytest.raises(LeaseLostError):
+        await catalog.record_vectors(TENANT, SOURCE, "d", ["x"], "old-pass")
+    with pytest.raises(LeaseLostError):
+        await catalog.remove_document(TENANT, SOURCE, "d", "old-pass")
+    await catalog.replace_document(TENANT, SOURCE, document, [], "new-pass")
+    assert set(await catalog.documents(TENANT, SOURCE)) == {"d"}

@@ -203,3 +203,12 @@ async def test_document_keys_of_urls_keep_tokens_out(http: httpx.AsyncClient, we
     assert all("s3cr3t" not in ref.key and "s3cr3t" not in ref.title for ref in refs)
     assert refs[0].key != refs[1].key
     assert (await reader.fetch(refs[0])).title == "Page"
+
+
+@pytest.mark.parametrize("address", ["64:ff9b:1::a00:1", "64:ff9b:1::808:808", "::a00:1", "::808:808"])
+def test_local_use_nat64_and_ipv4_compatible_addresses_are_refused(address: str) -> None:
+    import ipaddress
+
+    from cozegate.knowledge.sources.web import is_public_address
+
+    assert not is_public_address(ipaddress.ip_address(address))

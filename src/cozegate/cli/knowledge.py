@@ -39,6 +39,7 @@ def sync(
     """
     summaries: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    started: list[str] = []
     with server_client(url, timeout=None) as client:
         try:
             with client.stream("POST", f"/admin/knowledge/{tenant}/sync", json={"source": source}) as response:
@@ -47,17 +48,22 @@ def sync(
                     typer.echo(f"cozegate: {response.json()['error']['message']}", err=True)
                     raise typer.Exit(3)
                 fail_on_error(response)
-                _follow(response, summaries, errors)
+                _follow(response, summaries, errors, started)
         except httpx.TransportError as exc:
             raise no_server(client, exc) from None
     _summarise(summaries)
+    ended = {s["source"] for s in summaries} | {e.get("source") for e in errors}
+    if (source is not None and source not in ended) or not ended:
+        errors.append({"source": source or tenant, "message": "the server stopped before the sync ended"})
     for error in errors:
         typer.echo(f"cozegate: {error.get('source')}: {error.get('message')}", err=True)
     if errors:
         raise typer.Exit(3 if all(e.get("code") == "sync_running" for e in errors) else 1)
 
 
-def _follow(response: httpx.Response, summaries: list[dict[str, Any]], errors: list[dict[str, Any]]) -> None:
+def _follow(
+    response: httpx.Response, summaries: list[dict[str, Any]], errors: list[dict[str, Any]], started: list[str]
+) -> None:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         tasks: dict[str, TaskID] = {}
@@ -67,6 +73,7 @@ def _follow(response: httpx.Response, summaries: list[dict[str, Any]], errors: l
             item = json.loads(line)
             event = item.get("event")
             if event == "started":
+                started.append(item["source"])
                 resumed = f" (resuming after {item['resumed_after']})" if item.get("resumed_after") else ""
                 tasks[item["source"]] = progress.add_task(f"{item['source']}{resumed}", total=item["total"])
             elif event == "document" and item["source"] in tasks:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 
 from pydantic import SecretStr
@@ -16,6 +17,8 @@ from starlette.responses import Response
 
 from cozegate.gateway.errors import error_response
 from cozegate.gateway.jwt_auth import AuthError, JwtVerifier, Principal
+
+log = logging.getLogger(__name__)
 
 AdminHandler = Callable[[Request, str], Awaitable[Response]]
 UserHandler = Callable[[Request, Principal], Awaitable[Response]]
@@ -96,6 +99,9 @@ def _guard(auth: Authenticator, role: str, call: Callable[[Request, Principal], 
             return error_response(404, getattr(exc, "code", "not_found"), str(exc), rid)
         except ValueError as exc:
             return error_response(400, "bad_request", str(exc), rid)
+        except Exception:
+            log.exception("request failed", extra={"path": request.url.path})
+            return error_response(500, "internal_error", f"the server failed; its logs name request {rid}", rid)
 
     return endpoint
 

@@ -27,6 +27,19 @@ from cozegate.storage import Database
 from cozegate.storage.schema import knowledge_chunks, knowledge_documents, knowledge_sources, knowledge_vectors
 
 
+class SourceBusyError(Exception):
+    """Another pass of this source is running (here or on another replica)."""
+
+
+class LeaseLostError(SourceBusyError):
+    """This pass's lease was taken over (it ran past the lease without a heartbeat): it stopped."""
+
+
+def retry_delay(failures: int) -> float:
+    """How long a source that failed ``failures`` passes in a row waits before the poller tries it again."""
+    return float(min(3600, 30 * 2 ** max(0, failures - 1)))
+
+
 @dataclass(frozen=True)
 class StoredDocument:
     document: str
@@ -60,11 +73,16 @@ class SourceStatus:
     synced_at: float | None
     requested_at: float | None
     documents: int
+    failures: int = 0  # passes failed in a row
+    failed_at: float | None = None
 
     def due(self, now: float, interval: float) -> bool:
-        """A pass should run: never completed, older than the interval, asked for since, or interrupted."""
+        """A pass should run: never completed, older than the interval, asked for since, or interrupted; but a
+        failing source waits 30 s, 1 min, 2 min ... up to an hour between tries, unless asked for since."""
         if self.syncing:
             return False
+        if self.failures and self.failed_at is not None and now < self.failed_at + retry_delay(self.failures):
+            return self.requested_at is not None and self.requested_at > self.failed_at
         if self.synced_at is None or now - self.synced_at >= interval or self.cursor is not None:
             return True
         return self.requested_at is not None and self.requested_at > self.synced_at
@@ -74,6 +92,17 @@ def _chunk(row: Any) -> StoredChunk:
     return StoredChunk(
         row.chunk_id, row.tenant, row.source, row.document, row.position, row.section, row.content_hash, row.text
     )
+
+
+def _hold(conn: Connection, tenant: str, source: str, owner: str) -> None:
+    """In the writing transaction: the pass still holds the source's lease (the row is locked on PostgreSQL, so a
+    take-over waits for this commit, and its sweep of stray vectors sees what it committed)."""
+    table = knowledge_sources.c
+    row = conn.execute(
+        select(table.lease_owner).where(table.tenant == tenant, table.source == source).with_for_update()
+    ).first()
+    if row is None or row.lease_owner != owner:
+        raise LeaseLostError(f"knowledge source {tenant}/{source}: the sync lease was taken over")
 
 
 class KnowledgeCatalog:
@@ -133,13 +162,30 @@ class KnowledgeCatalog:
         return await self._db.write(work)
 
     async def finish(
-        self, tenant: str, source: str, owner: str, summary: dict[str, Any] | None, started_at: float
+        self,
+        tenant: str,
+        source: str,
+        owner: str,
+        summary: dict[str, Any] | None,
+        started_at: float,
+        *,
+        failed: bool = False,
+        now: float = 0.0,
     ) -> None:
-        """Release the lease; with a summary the pass completed (its cursor is cleared), else it stays."""
+        """Release the lease; with a summary the pass completed (its cursor is cleared), else it stays. A failed
+        pass (an error, not a cancellation) counts towards the source's retry delay; a completed one resets it."""
         table = knowledge_sources.c
         values: dict[str, Any] = {"lease_owner": None, "lease_until": 0.0}
         if summary is not None:
-            values |= {"cursor": None, "last_summary": json.dumps(summary), "synced_at": started_at}
+            values |= {
+                "cursor": None,
+                "last_summary": json.dumps(summary),
+                "synced_at": started_at,
+                "failures": 0,
+                "failed_at": None,
+            }
+        elif failed:
+            values |= {"failures": table.failures + 1, "failed_at": now}
         await self._db.write(
             lambda conn: conn.execute(
                 update(knowledge_sources)
@@ -201,6 +247,8 @@ class KnowledgeCatalog:
                     row.synced_at,
                     row.requested_at,
                     counts.get(row.source, 0),
+                    row.failures,
+                    row.failed_at,
                 )
                 for row in rows
             ]
@@ -265,13 +313,16 @@ class KnowledgeCatalog:
         )
         return {row.chunk_id: row.content_hash for row in rows}
 
-    async def record_vectors(self, tenant: str, source: str, document: str, chunk_ids: Sequence[str]) -> None:
+    async def record_vectors(
+        self, tenant: str, source: str, document: str, chunk_ids: Sequence[str], owner: str
+    ) -> None:
         """Enter chunk ids in the vector ledger before their vectors are written (ids already there stay)."""
         if not chunk_ids:
             return
         table = knowledge_vectors.c
 
         def work(conn: Connection) -> None:
+            _hold(conn, tenant, source, owner)
             known = {
                 row.chunk_id for row in conn.execute(select(table.chunk_id).where(table.chunk_id.in_(list(chunk_ids))))
             }
@@ -307,11 +358,12 @@ class KnowledgeCatalog:
         return [row.chunk_id for row in rows]
 
     async def replace_document(
-        self, tenant: str, source: str, document: StoredDocument, chunks: Sequence[StoredChunk]
+        self, tenant: str, source: str, document: StoredDocument, chunks: Sequence[StoredChunk], owner: str
     ) -> None:
         docs, chunk_table = knowledge_documents.c, knowledge_chunks.c
 
         def work(conn: Connection) -> None:
+            _hold(conn, tenant, source, owner)
             conn.execute(
                 delete(knowledge_chunks).where(
                     chunk_table.tenant == tenant,
@@ -358,23 +410,27 @@ class KnowledgeCatalog:
         await self._db.write(work)
 
     async def touch_document(
-        self, tenant: str, source: str, document: str, fingerprint: str, fetched_at: float
+        self, tenant: str, source: str, document: str, fingerprint: str, fetched_at: float, owner: str
     ) -> None:
         """The source reports a new version whose text is unchanged: remember the new fingerprint."""
         table = knowledge_documents.c
-        await self._db.write(
-            lambda conn: conn.execute(
+
+        def work(conn: Connection) -> None:
+            _hold(conn, tenant, source, owner)
+            conn.execute(
                 update(knowledge_documents)
                 .where(table.tenant == tenant, table.source == source, table.document == document)
                 .values(fingerprint=fingerprint, synced_at=fetched_at)
             )
-        )
 
-    async def remove_document(self, tenant: str, source: str, document: str) -> None:
+        await self._db.write(work)
+
+    async def remove_document(self, tenant: str, source: str, document: str, owner: str) -> None:
         """Delete the document's row and chunks (its vectors stay in the ledger until deleted)."""
         docs, chunk_table = knowledge_documents.c, knowledge_chunks.c
 
         def work(conn: Connection) -> None:
+            _hold(conn, tenant, source, owner)
             conn.execute(
                 delete(knowledge_chunks).where(
                     chunk_table.tenant == tenant, chunk_table.source == source, chunk_table.document == document

@@ -40,6 +40,8 @@ from cozegate.tenants.model import CozeKnowledgeSource, FolderKnowledgeSource, K
 log = logging.getLogger(__name__)
 
 REQUEST_POLL_SECONDS = 15.0  # how soon the poller runs a sync asked for by an event, at the latest
+PRUNE_EVERY_ROUNDS = 20  # removed sources are looked for every 20 rounds (about 5 min)
+PRUNE_GRACE_SECONDS = 600.0
 
 
 class KnowledgeNotConfiguredError(LookupError):
@@ -235,22 +237,39 @@ class KnowledgeService:
                     log.exception("knowledge sync failed", extra={"tenant": tenant, "source": source.name})
         return synced
 
-    async def prune(self) -> int:
-        """Delete the vectors and rows of sources no longer configured (tenant or source removed)."""
+    async def prune(self, grace: float = PRUNE_GRACE_SECONDS) -> int:
+        """Delete the vectors and rows of sources no longer configured (tenant or source removed).
+
+        A source is pruned under its sync lease (never beside a running pass), and only when nothing happened
+        to it for ``grace`` seconds: during a rolling configuration change a replica that still has the old
+        configuration must not delete a source that another replica has just been given and is syncing.
+        """
         configured = {
             (tenant, source.name)
             for tenant, config in self._tenants().knowledge_tenants().items()
             for source in config.sources
         }
         removed = sorted((await self.catalog.known_sources()) - configured)
-        if not removed:
-            return 0
-        index, _ = await self._ready()
+        pruned = 0
         for tenant, source in removed:
+            now = time.time()
+            status = next((s for s in await self.catalog.statuses(tenant, now) if s.source == source), None)
+            last = (
+                max((t for t in (status.synced_at, status.requested_at) if t is not None), default=None)
+                if status
+                else None
+            )
+            if last is not None and now - last < grace:
+                continue
+            owner = f"{self._owner}/prune"
+            if not await self.catalog.acquire(tenant, source, owner, now, 120.0):
+                continue  # a pass of it is running
+            index, _ = await self._ready()
             await index.delete_where(tenant, SearchFilter(sources=[source]))
-            await self.catalog.forget_source(tenant, source)
+            await self.catalog.forget_source(tenant, source)  # the lease row goes with it
             log.info("knowledge of a removed source deleted", extra={"tenant": tenant, "source": source})
-        return len(removed)
+            pruned += 1
+        return pruned
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

@@ -3,7 +3,8 @@
 A pass lists the source (cheap: names and versions), then for each document:
 
 - same fingerprint as stored → unchanged, nothing fetched (unless it was modified within seconds of
-  the fetch of the indexed text: whole-second timestamps cannot tell a change made in that second);
+  the fetch of the indexed text: whole-second timestamps, and clocks that differ, cannot tell a change
+  made in that second);
 - otherwise its text is fetched; same text hash as stored → unchanged (the new fingerprint is kept);
 - otherwise it is chunked; chunks whose id (a hash of tenant, source, document, title, the chunk's
   section and text, and its occurrence) is already stored keep their vectors; only new chunks are
@@ -33,7 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from cozegate.knowledge.catalog import KnowledgeCatalog, StoredChunk, StoredDocument
+from cozegate.knowledge.catalog import KnowledgeCatalog, LeaseLostError, SourceBusyError, StoredChunk, StoredDocument
 from cozegate.knowledge.chunking import Chunk, chunk_markdown
 from cozegate.knowledge.embeddings import Embedder
 from cozegate.knowledge.extract import ExtractedText
@@ -42,20 +43,14 @@ from cozegate.knowledge.terms import terms_text
 from cozegate.knowledge.vector_index import IndexRow, VectorIndex
 from cozegate.observability.metrics import KNOWLEDGE_CHUNKS_EMBEDDED, KNOWLEDGE_DOCUMENTS, KNOWLEDGE_SYNC_SECONDS
 
+__all__ = ["KnowledgeSync", "LeaseLostError", "SourceBusyError", "SyncSummary"]
+
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64
 MAX_SKIP_REASONS = 20
 MAX_DOCUMENT_KEY = 512
-SAME_SECOND_MARGIN = 5.0
-
-
-class SourceBusyError(Exception):
-    """Another pass of this source is running (here or on another replica)."""
-
-
-class LeaseLostError(SourceBusyError):
-    """This pass's lease was taken over (it ran past the lease without a heartbeat): it stopped."""
+SAME_SECOND_MARGIN = 30.0
 
 
 class SyncProgress(Protocol):
@@ -175,7 +170,7 @@ class KnowledgeSync:
         if not await self._catalog.acquire(tenant, source, owner, started_at, self._lease_seconds):
             raise SourceBusyError(f"knowledge source {tenant}/{source} is being synced already; try again later")
         summary = SyncSummary(source)
-        completed = False
+        completed = failed = False
         try:
             async with self._heartbeat(tenant, source, owner):
                 await self._pass(tenant, source, owner, reader, progress, summary)
@@ -183,15 +178,23 @@ class KnowledgeSync:
             KNOWLEDGE_SYNC_SECONDS.labels(tenant, source).observe(summary.seconds)
             completed = True
             return summary
+        except (asyncio.CancelledError, LeaseLostError):
+            raise
+        except Exception:
+            failed = True  # counted: the source is retried with a growing delay
+            raise
         finally:
             result = summary.as_dict() if completed else None
-            await asyncio.shield(self._catalog.finish(tenant, source, owner, result, started_at))
+            await asyncio.shield(
+                self._catalog.finish(tenant, source, owner, result, started_at, failed=failed, now=self._clock())
+            )
             if completed:
                 log.info("knowledge source synced", extra={"tenant": tenant, "summary": result})
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, tenant: str, source: str, owner: str) -> AsyncIterator[None]:
-        """Extend the lease every third of its length; cancel the pass if it was lost."""
+        """Extend the lease every third of its length (a failed renewal is retried at the next beat: only another
+        owner holding the lease means it is lost); cancel the pass if it was lost."""
         current = asyncio.current_task()
         assert current is not None
         lost = False
@@ -200,7 +203,12 @@ class KnowledgeSync:
             nonlocal lost
             while True:
                 await asyncio.sleep(self._lease_seconds / 3)
-                if not await self._catalog.renew(tenant, source, owner, self._clock(), self._lease_seconds):
+                try:
+                    held = await self._catalog.renew(tenant, source, owner, self._clock(), self._lease_seconds)
+                except Exception:
+                    log.warning("knowledge sync lease not renewed; retrying", exc_info=True)
+                    continue
+                if not held:
                     lost = True
                     current.cancel()
                     return
@@ -209,7 +217,7 @@ class KnowledgeSync:
         try:
             yield
         except asyncio.CancelledError:
-            if lost:
+            if lost and current.uncancel() == 0:  # our own cancel, and no one else's (a shutdown stays a cancel)
                 raise LeaseLostError(f"knowledge source {tenant}/{source}: the sync lease was taken over") from None
             raise
         finally:
@@ -235,14 +243,14 @@ class KnowledgeSync:
         gone = sorted(key for key in stored if key not in listed) if summary.listing_complete else []
         progress.started(source, len(refs) + len(gone), summary.resumed_after)
         for done, ref in enumerate(refs, start=1):
-            outcome = await self._sync_document(tenant, source, reader, ref, stored.get(ref.key), summary)
+            outcome = await self._sync_document(tenant, source, owner, reader, ref, stored.get(ref.key), summary)
             cursor = {"done": done, "total": len(refs), "last": ref.key}
             if not await self._catalog.renew(tenant, source, owner, self._clock(), self._lease_seconds, cursor):
                 raise LeaseLostError(f"knowledge source {tenant}/{source}: the sync lease was taken over")
             KNOWLEDGE_DOCUMENTS.labels(tenant, source, outcome).inc()
             progress.advanced(source, ref.key, outcome)
         for key in gone:
-            await self._delete_document(tenant, source, key)
+            await self._delete_document(tenant, source, owner, key)
             summary.deleted += 1
             KNOWLEDGE_DOCUMENTS.labels(tenant, source, "deleted").inc()
             progress.advanced(source, key, "deleted")
@@ -252,6 +260,7 @@ class KnowledgeSync:
         self,
         tenant: str,
         source: str,
+        owner: str,
         reader: SourceReader,
         ref: DocumentRef,
         stored: StoredDocument | None,
@@ -271,7 +280,7 @@ class KnowledgeSync:
             if stored is None:
                 summary.skip(str(exc))
                 return "skipped"
-            await self._delete_document(tenant, source, ref.key)
+            await self._delete_document(tenant, source, owner, ref.key)
             summary.deleted += 1
             return "deleted"
         except SkipDocument as exc:
@@ -280,11 +289,11 @@ class KnowledgeSync:
         content_hash = text_hash(f"{text.title}\n{text.markdown}")
         fingerprint = ref.fingerprint or content_hash
         if current and stored is not None and stored.content_hash == content_hash:
-            await self._catalog.touch_document(tenant, source, ref.key, fingerprint, fetched_at)
+            await self._catalog.touch_document(tenant, source, ref.key, fingerprint, fetched_at, owner)
             summary.unchanged += 1
             return "unchanged"
         version = StoredDocument(ref.key, text.title, fingerprint, content_hash, self._index.collection, 0, fetched_at)
-        await self._index_document(tenant, source, version, text, current, summary)
+        await self._index_document(tenant, source, owner, version, text, current, summary)
         if stored is None:
             summary.added += 1
             return "added"
@@ -295,6 +304,7 @@ class KnowledgeSync:
         self,
         tenant: str,
         source: str,
+        owner: str,
         version: StoredDocument,
         text: ExtractedText,
         current: bool,
@@ -312,10 +322,11 @@ class KnowledgeSync:
             for chunk, (chunk_id, _) in zip(chunks, ids, strict=True)
             if chunk_id not in existing
         ]
-        await self._catalog.record_vectors(tenant, source, document, [chunk_id for chunk_id, _ in fresh])
+        await self._catalog.record_vectors(tenant, source, document, [chunk_id for chunk_id, _ in fresh], owner)
         for start in range(0, len(fresh), EMBED_BATCH):
             batch = fresh[start : start + EMBED_BATCH]
             rows = await asyncio.to_thread(_embed_rows, self._embedder, batch, tenant, source, document)
+            await self._hold_lease(tenant, source, owner)  # just renewed: no other pass starts before this lands
             await self._index.upsert(rows)
         stored_chunks = [
             StoredChunk(chunk_id, tenant, source, document, chunk.position, chunk.section, chunk_hash, chunk.text)
@@ -325,17 +336,21 @@ class KnowledgeSync:
             document, text.title, version.fingerprint, version.content_hash, version.index_name, len(chunks),
             version.synced_at,
         )  # fmt: skip
-        await self._catalog.replace_document(tenant, source, row, stored_chunks)
+        await self._catalog.replace_document(tenant, source, row, stored_chunks, owner)
         await self._drop_vectors(await self._catalog.orphan_vectors(tenant, source, document))
         summary.chunks_embedded += len(fresh)
         summary.chunks_reused += len(chunks) - len(fresh)
         KNOWLEDGE_CHUNKS_EMBEDDED.labels(tenant).inc(len(fresh))
+
+    async def _hold_lease(self, tenant: str, source: str, owner: str) -> None:
+        if not await self._catalog.renew(tenant, source, owner, self._clock(), self._lease_seconds):
+            raise LeaseLostError(f"knowledge source {tenant}/{source}: the sync lease was taken over")
 
     async def _drop_vectors(self, chunk_ids: list[str]) -> None:
         if chunk_ids:
             await self._index.delete(chunk_ids)
             await self._catalog.forget_vectors(chunk_ids)
 
-    async def _delete_document(self, tenant: str, source: str, document: str) -> None:
-        await self._catalog.remove_document(tenant, source, document)
+    async def _delete_document(self, tenant: str, source: str, owner: str, document: str) -> None:
+        await self._catalog.remove_document(tenant, source, document, owner)
         await self._drop_vectors(await self._catalog.orphan_vectors(tenant, source, document))

@@ -20,15 +20,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
+from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, MilvusException, RRFRanker
 
 SearchMode = Literal["hybrid", "dense", "keyword"]
 RequestedMode = Literal["auto", "hybrid", "dense", "keyword"]  # auto: hybrid with a semantic embedder, else keyword
 RRF_K = 60
+_OPENING = threading.Lock()
 MAX_TERMS_BYTES = 65535
 
 
@@ -104,6 +106,10 @@ class VectorIndex:
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
+        with _OPENING:  # Milvus Lite starts one server per folder, but two opens at once both try (one fails)
+            self._open_collection()
+
+    def _open_collection(self) -> None:
         self._client = MilvusClient(uri=self._uri, token=self._token or "")
         if self._client.has_collection(self.collection):
             self._client.load_collection(self.collection)
@@ -133,7 +139,12 @@ class VectorIndex:
         indexes = self._client.prepare_index_params()
         indexes.add_index("dense", index_type="AUTOINDEX", metric_type="COSINE")
         indexes.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        self._client.create_collection(self.collection, schema=schema, index_params=indexes)
+        try:
+            self._client.create_collection(self.collection, schema=schema, index_params=indexes)
+        except MilvusException:
+            if not self._client.has_collection(self.collection):  # else another replica created it just now
+                raise
+            self._client.load_collection(self.collection)
 
     async def close(self) -> None:
         client, self._client = self._client, None

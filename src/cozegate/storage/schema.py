@@ -231,6 +231,8 @@ knowledge_sources = Table(
     Column("last_summary", Text),  # JSON: counts of the last completed pass
     Column("synced_at", Float),  # when the last completed pass started (its listing)
     Column("requested_at", Float),  # a sync asked for (webhook event); due while later than synced_at
+    Column("failures", Integer, nullable=False, server_default="0"),  # passes failed in a row (retry delay)
+    Column("failed_at", Float),
 )
 
 knowledge_documents = Table(

@@ -30,6 +30,8 @@ GONE_STATUSES = frozenset({404, 410})  # the document no longer exists: it is re
 
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")  # URLs quoted in an error's text
 _NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4 address
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: may reach private IPv4 addresses
 
 
 def display_url(url: str) -> str:
@@ -53,6 +55,8 @@ def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             return embedded.is_global
+        if address in _NAT64_LOCAL_USE or address in _IPV4_COMPATIBLE:
+            return False  # translated to IPv4 addresses the network chooses, or the obsolete ::a.b.c.d
     return address.is_global
 
 

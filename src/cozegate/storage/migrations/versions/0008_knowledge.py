@@ -24,6 +24,8 @@ def upgrade() -> None:
         sa.Column("last_summary", sa.Text),
         sa.Column("synced_at", sa.Float),
         sa.Column("requested_at", sa.Float),
+        sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("failed_at", sa.Float),
     )
     op.create_table(
         "knowledge_documents",
