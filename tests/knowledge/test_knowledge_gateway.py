@@ -10,9 +10,7 @@ syncs, the other answers.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from tests.conftest import Backend
 from tests.support.inspect_db import audit_rows
 from tests.support.pipeline_gateway import gateway, send
 from tests.support.receiver import ReplyReceiver
-from tests.support.server import REPO, ServerProcess
+from tests.support.server import ServerProcess
 from tests.support.signing import standard_headers
 from tests.support.simulator import SimulatorProcess
 from tests.support.waiting import wait_for
@@ -73,14 +71,7 @@ def _knowledge(path: Path, key: str, augment: bool) -> dict[str, Any]:
 
 
 def _cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COZEGATE_ADMIN_TOKEN": "test-admin-token", "PYTHONPATH": str(REPO), "COLUMNS": "120"}
-    return subprocess.run(
-        [sys.executable, "-m", "cozegate", "knowledge", *args, "--url", server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return server.cli("knowledge", *args)
 
 
 def _search(server: ServerProcess, q: str, **params: Any) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from cozegate.lifecycle import BotStore
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine
 from tests.conftest import Backend
-from tests.support.server import REPO, ServerProcess
+from tests.support.server import ServerProcess
 from tests.support.sim_server import SimServer
 from tests.support.waiting import wait_for
 
@@ -33,15 +32,7 @@ ADMIN = {"authorization": "Bearer test-admin-token"}
 
 
 def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**server.env, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "cozegate", "bots", *args, "--url", server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=server.log_path.parent,
-    )
+    return server.cli("bots", *args)
 
 
 @pytest.fixture

@@ -55,6 +55,17 @@ class ServerProcess:
             time.sleep(0.05)
         raise RuntimeError(f"server not ready after {timeout} s:\n{self.logs()}")
 
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run ``cozegate <args> --url <this server>`` with the server's settings (its admin token)."""
+        return subprocess.run(
+            [sys.executable, "-m", "cozegate", *args, "--url", self.url],
+            env={**self.env, "COLUMNS": "120"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.log_path.parent,
+        )
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
