@@ -44,3 +44,20 @@ def test_distributed_start_refuses_an_old_schema_until_migrated(backend: Backend
     assert result.returncode == 0, result.stderr
     server = ServerProcess(backend.settings_env(COZEGATE_AUTO_MIGRATE="false"), backend.tmp / "s2.log").start()
     assert server.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_webhook_send_finds_the_server_by_its_port_and_says_when_none_answers(backend: Backend) -> None:
+    server = ServerProcess(backend.settings_env(), backend.tmp / "send.log").start()
+    try:
+        sent = cozegate(backend, "webhook", "send", "hello", "--wait", "0", COZEGATE_PORT=str(server.port))
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.startswith('200 {"status": "acknowledged"}')
+        signed = cozegate(backend, "webhook", "sign", COZEGATE_PORT=str(server.port))
+        assert f"http://127.0.0.1:{server.port}/coze/webhook" in signed.stdout
+    finally:
+        assert server.stop()
+    gone = cozegate(backend, "webhook", "send", "hello", COZEGATE_PORT=str(server.port))
+    assert gone.returncode == 1
+    assert f"no server answers at http://127.0.0.1:{server.port}" in gone.stderr
+    assert "Traceback" not in gone.stderr

@@ -13,15 +13,19 @@ from cozegate.settings import Settings
 URL = Annotated[str | None, typer.Option("--url", help="The server's base URL (default: this host's COZEGATE_PORT).")]
 
 
+def default_server_url(settings: Settings) -> str:
+    """This host's server, as ``COZEGATE_HOST`` / ``COZEGATE_PORT`` say (a wildcard address: loopback)."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104 - comparing
+    return f"http://{host}:{settings.port}"
+
+
 def server_client(url: str | None, timeout: float | None = 30.0) -> httpx.Client:
     settings = Settings()
     token = settings.resolved_admin_token()
     if token is None:
         typer.echo("cozegate: no admin token: set COZEGATE_ADMIN_TOKEN (the server's)", err=True)
         raise typer.Exit(2)
-    if url is None:
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104 - comparing
-        url = f"http://{host}:{settings.port}"
+    url = url or default_server_url(settings)
     headers = {"authorization": f"Bearer {token.get_secret_value()}"}
     return httpx.Client(base_url=url, headers=headers, timeout=timeout)
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import httpx
 import typer
 
+from cozegate.cli.server_api import default_server_url
 from cozegate.ingress import sign_hub, sign_standard
 from cozegate.settings import Settings
 from cozegate.tenants import DEFAULT_TENANT, TenantRegistry
@@ -52,9 +53,12 @@ def _signed_headers(tenant_name: str, body: bytes) -> dict[str, str]:
 def sign(
     body: Annotated[str, typer.Argument(help="The JSON body.")] = EXAMPLE,
     tenant: Annotated[str, typer.Option(help="Tenant whose secret signs.")] = DEFAULT_TENANT,
-    url: Annotated[str, typer.Option(help="Where the curl command posts.")] = "http://127.0.0.1:8000/coze/webhook",
+    url: Annotated[
+        str | None, typer.Option(help="Where the curl command posts (default: this host's COZEGATE_PORT).")
+    ] = None,
 ) -> None:
     """Print a ready-to-run signed curl command."""
+    url = url or default_server_url(Settings()) + "/coze/webhook"
     headers = _signed_headers(tenant, body.encode())
     parts = ["curl", "-sS", url] + [x for k, v in headers.items() for x in ("-H", f"{k}: {v}")] + ["-d", body]
     typer.echo(" ".join(shlex.quote(p) for p in parts))
@@ -66,7 +70,7 @@ def send(
     body: Annotated[str | None, typer.Option(help="A whole JSON body instead of TEXT.")] = None,
     conversation: Annotated[str, typer.Option(help="Conversation id for TEXT.")] = "demo-conversation",
     tenant: Annotated[str, typer.Option(help="Tenant whose secret signs.")] = DEFAULT_TENANT,
-    url: Annotated[str, typer.Option(help="Server base URL.")] = "http://127.0.0.1:8000",
+    url: Annotated[str | None, typer.Option(help="Server base URL (default: this host's COZEGATE_PORT).")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the bot's answer (0: do not wait).")] = 30.0,
 ) -> None:
     """Sign and POST one event to a running server, then print the bot's answer when it comes.
@@ -86,9 +90,13 @@ def send(
         )
     else:
         event_id = str(json.loads(body).get("event_id", ""))
-    base = url.rstrip("/")
+    base = (url or default_server_url(Settings())).rstrip("/")
     path = "/coze/webhook" if tenant == DEFAULT_TENANT else f"/webhooks/{tenant}"
-    response = httpx.post(base + path, content=body.encode(), headers=_signed_headers(tenant, body.encode()))
+    try:
+        response = httpx.post(base + path, content=body.encode(), headers=_signed_headers(tenant, body.encode()))
+    except httpx.TransportError as exc:
+        typer.echo(f"cozegate: no server answers at {base} ({exc}); start `cozegate serve`", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{response.status_code} {json.dumps(response.json())}")
     if not response.is_success:
         raise typer.Exit(1)
