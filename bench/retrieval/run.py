@@ -81,7 +81,7 @@ async def evaluate(embedder: Embedder, workdir: Path) -> dict[str, dict[str, flo
         print(f"  indexed {summary.added} topics, {chunks} chunks in {took:.1f} s: {chunks / took:,.0f} chunks/s")
 
         questions = load_questions(HERE / "questions.json")
-        all_chunks = await catalog.chunks(TENANT, list(await _all_ids(catalog)))
+        all_chunks = {i: c for i, (c, _) in (await catalog.chunks_with_titles(TENANT, await _all_ids(catalog))).items()}
         reachable = sum(
             any(normalised(q["evidence"]) in normalised(c.text) for c in all_chunks.values()) for q in questions
         )

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cozegate.storage import Database
@@ -233,9 +233,10 @@ class KnowledgeCatalog:
         table = knowledge_sources.c
 
         def work(conn: Connection) -> list[SourceStatus]:
-            counts: dict[str, int] = {}
-            for doc in conn.execute(select(knowledge_documents.c.source).where(knowledge_documents.c.tenant == tenant)):
-                counts[doc.source] = counts.get(doc.source, 0) + 1
+            docs = knowledge_documents.c
+            counts: dict[str, int] = dict(
+                conn.execute(select(docs.source, func.count()).where(docs.tenant == tenant).group_by(docs.source)).all()
+            )
             rows = conn.execute(select(knowledge_sources).where(table.tenant == tenant).order_by(table.source))
             return [
                 SourceStatus(
@@ -444,33 +445,22 @@ class KnowledgeCatalog:
 
         await self._db.write(work)
 
-    async def chunks(self, tenant: str, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
-        """The tenant's chunks among ``chunk_ids`` (another tenant's ids are not returned)."""
+    async def chunks_with_titles(self, tenant: str, chunk_ids: Sequence[str]) -> dict[str, tuple[StoredChunk, str]]:
+        """The tenant's chunks among ``chunk_ids`` with their document's title, in one query (another tenant's
+        ids are not returned)."""
         if not chunk_ids:
             return {}
-        table = knowledge_chunks.c
-
-        def work(conn: Connection) -> dict[str, StoredChunk]:
-            rows = conn.execute(
-                select(knowledge_chunks).where(table.tenant == tenant, table.chunk_id.in_(list(chunk_ids)))
+        chunk, doc = knowledge_chunks.c, knowledge_documents.c
+        query = (
+            select(knowledge_chunks, doc.title)
+            .outerjoin(
+                knowledge_documents,
+                (doc.tenant == chunk.tenant) & (doc.source == chunk.source) & (doc.document == chunk.document),
             )
-            return {row.chunk_id: _chunk(row) for row in rows}
+            .where(chunk.tenant == tenant, chunk.chunk_id.in_(list(chunk_ids)))
+        )
 
-        return await self._db.read(work)
-
-    async def titles(self, tenant: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """(source, document) → title."""
-        if not keys:
-            return {}
-        table = knowledge_documents.c
-        documents = sorted({document for _, document in keys})
-
-        def work(conn: Connection) -> dict[tuple[str, str], str]:
-            rows = conn.execute(
-                select(table.source, table.document, table.title).where(
-                    table.tenant == tenant, table.document.in_(documents)
-                )
-            )
-            return {(row.source, row.document): row.title for row in rows}
+        def work(conn: Connection) -> dict[str, tuple[StoredChunk, str]]:
+            return {row.chunk_id: (_chunk(row), row.title or row.document) for row in conn.execute(query)}
 
         return await self._db.read(work)

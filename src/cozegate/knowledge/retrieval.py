@@ -49,18 +49,16 @@ class KnowledgeSearch:
             vector = (await asyncio.to_thread(self._embedder.embed, [query]))[0]
         hits = await self._index.search(tenant, mode, terms_text(query), vector, top_k * 3, where)
         hits = [hit for hit in hits if hit.score >= score_threshold]
-        chunks = await self._catalog.chunks(tenant, [hit.chunk_id for hit in hits])
-        titles = await self._catalog.titles(tenant, sorted({(c.source, c.document) for c in chunks.values()}))
+        chunks = await self._catalog.chunks_with_titles(tenant, [hit.chunk_id for hit in hits])
         passages = []
         seen: set[str] = set()
         for hit in hits:
-            chunk = chunks.get(hit.chunk_id)
-            if chunk is None:  # indexed by a pass that has not committed (or was interrupted) yet
+            if hit.chunk_id not in chunks:  # indexed by a pass that has not committed (or was interrupted) yet
                 continue
+            chunk, title = chunks[hit.chunk_id]
             if chunk.text in seen:  # the same passage in two documents (copies, includes): shown once
                 continue
             seen.add(chunk.text)
-            title = titles.get((chunk.source, chunk.document), chunk.document)
             passages.append(
                 Passage(
                     hit.chunk_id,

@@ -193,8 +193,6 @@ class KnowledgeService:
                 where=SearchFilter(sources, where.documents),
                 score_threshold=score_threshold,
             )
-        except (KnowledgeNotConfiguredError, asyncio.CancelledError):
-            raise
         except Exception as exc:
             log.exception("knowledge search failed", extra={"tenant": tenant})
             raise KnowledgeUnavailableError(
