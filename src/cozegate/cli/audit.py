@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cozegate.cli.database import run_with_database
+from cozegate.cli.display import when
 from cozegate.compliance import AuditLog, ChainReport
 from cozegate.storage import Database
 
@@ -67,8 +67,13 @@ def list_(limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
     records = run_with_database(lambda db: AuditLog(db).recent(limit))
     table = Table("seq", "at", "actor", "action", "tenant", "target", "request id")
     for r in records:
-        when = datetime.fromtimestamp(r["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
-            str(r["seq"]), when, r["actor"], r["action"], r["tenant"] or "-", r["target"] or "-", r["request_id"] or "-"
+            str(r["seq"]),
+            when(r["at"]),
+            r["actor"],
+            r["action"],
+            r["tenant"] or "-",
+            r["target"] or "-",
+            r["request_id"] or "-",
         )
     console.print(table if records else "the audit log is empty")

@@ -4,13 +4,13 @@ deploys, so the command asks it; see ``server_api``)."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from cozegate.cli.display import when
 from cozegate.cli.server_api import URL, call
 from cozegate.lifecycle.model import API_CONNECTOR, Recovery
 
@@ -24,10 +24,6 @@ console = Console()
 WAIT = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the bot is out of its transitional state.")]
 SETTLED = ("pending", "running", "terminated", "failed")
 ROLLED_BACK = ("deploy_failed", "scale_failed", "terminate_failed", "timed_out")
-
-
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 def _show(bot: dict[str, Any]) -> None:
@@ -130,12 +126,12 @@ def show(name: str, url: URL = None) -> None:
     if shown["incident"]:
         i = shown["incident"]
         console.print(
-            f"[red]incident {i['id']}[/red] since {_when(i['opened_at'])}: {i['reason']} → {i['action_result']}"
+            f"[red]incident {i['id']}[/red] since {when(i['opened_at'])}: {i['reason']} → {i['action_result']}"
         )
     table = Table("at", "from", "to", "trigger", "version", "replicas", "by", "detail")
     for t in call(url, "GET", f"/admin/bots/{name}/history")["history"]:
         table.add_row(
-            _when(t["at"]),
+            when(t["at"]),
             t["from"],
             t["to"],
             t["trigger"],
@@ -159,8 +155,8 @@ def incidents(
             str(i["id"]),
             i["bot"],
             i["state"],
-            _when(i["opened_at"]),
-            _when(i["closed_at"]),
+            when(i["opened_at"]),
+            when(i["closed_at"]),
             i["reason"],
             i["action_result"] or i["action"],
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cozegate.cli.database import run_with_database
+from cozegate.cli.display import when
 from cozegate.compliance import AuditLog
 from cozegate.inbox import InboxStore
 from cozegate.inbox.dead_letters import DeadLetterNotFoundError, DeadLetters
@@ -37,10 +37,6 @@ def _run(action: Callable[[DeadLetters], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
 @app.command("list")
 def list_(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
@@ -61,7 +57,7 @@ def list_(
             e.event_type,
             e.dedup_key,
             str(e.attempts),
-            _when(e.finished_at),
+            when(e.finished_at),
             (e.last_error or "")[:60],
         )
     console.print(table if items else "no dead letters")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cozegate.cli.display import when
 from cozegate.cli.server_api import URL, call, fail_on_error, no_server, server_client
 from cozegate.knowledge.passages import heading
 
@@ -130,11 +130,10 @@ def status(tenant: TENANT = "default", url: URL = None) -> None:
     shown = call(url, "GET", f"/admin/knowledge/{tenant}")
     table = Table("source", "kind", "documents", "last sync", "last counts", "now")
     for s in shown["sources"]:
-        when = datetime.fromtimestamp(s["synced_at"], UTC).strftime("%Y-%m-%d %H:%M:%S") if s["synced_at"] else "-"
         last = s["last_summary"] or {}
         counts = ", ".join(
             f"{last[k]} {k}" for k in ("added", "updated", "deleted", "unchanged", "skipped") if last.get(k)
         )
         now = "syncing" if s["syncing"] else ("interrupted" if s["interrupted_at"] else "")
-        table.add_row(s["name"], s["kind"], str(s["documents"]), when, counts or "-", now)
+        table.add_row(s["name"], s["kind"], str(s["documents"]), when(s["synced_at"]), counts or "-", now)
     console.print(table)
