@@ -59,7 +59,11 @@ from cozegate.knowledge.augment import KnowledgeAugmenter
 from cozegate.knowledge.events import KNOWLEDGE_SYNC_EVENT, knowledge_sync_handler
 from cozegate.knowledge.service import KnowledgeService
 from cozegate.lifecycle import BotRecord, BotStore, CozeActuator, LifecycleManager, Timeouts
+from cozegate.observability.http_metrics import HttpMetrics, route_group
 from cozegate.observability.metrics_route import metrics_routes
+from cozegate.observability.multiprocess import mark_this_process_dead
+from cozegate.observability.sentry import configure_sentry, flush_sentry
+from cozegate.observability.tracing import configure_tracing, flush_tracing, tracing_enabled
 from cozegate.plugins import LocalTools, Plugin
 from cozegate.plugins.server import PluginServer, is_plugin_path
 from cozegate.rollout import Exposures
@@ -98,7 +102,11 @@ class Components:
 
 
 class CozegateApp:
-    """Routes the hot paths (webhooks, plugin calls) straight to their bare ASGI endpoints, the rest to Starlette."""
+    """Routes the hot paths (webhooks, plugin calls) straight to their bare ASGI endpoints, the rest to Starlette.
+
+    Every HTTP request is counted and timed (``HttpMetrics``); with tracing on, each gets a server span
+    continuing the caller's W3C ``traceparent`` (OpenTelemetry's ASGI middleware).
+    """
 
     def __init__(
         self, components: Components, webhook: WebhookEndpoint, plugins: PluginServer, framework: Starlette
@@ -107,14 +115,36 @@ class CozegateApp:
         self._webhook = webhook
         self._plugins = plugins
         self._framework = framework
+        entry: ASGIApp = self._route
+        if tracing_enabled():
+            from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+            entry = OpenTelemetryMiddleware(
+                entry,
+                excluded_urls="/healthz,/readyz,/metrics",
+                default_span_details=_span_details,
+                exclude_spans=["receive", "send"],
+            )
+        self._entry = HttpMetrics(entry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_webhook_path(scope["path"]):
             await self._webhook(scope, receive, send)  # type: ignore[arg-type]
         elif scope["type"] == "http" and is_plugin_path(scope["path"]):
             await self._plugins(scope, receive, send)  # type: ignore[arg-type]
         else:
             await self._framework(scope, receive, send)
+
+
+def _span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """Server span names from the route group (``POST webhook``): bounded, and free of path parameters."""
+    method = scope.get("method", "")
+    if scope["type"] != "http":
+        return scope["type"], {}
+    return f"{method} {route_group(scope['path'])}", {}
 
 
 def tune_garbage_collector() -> None:
@@ -430,6 +460,9 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
                 await redis.aclose()
             await db.close()
             log.info("cozegate stopped")
+            flush_tracing()
+            flush_sentry()
+            mark_this_process_dead()
 
     framework = Starlette(
         routes=[
@@ -459,6 +492,27 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
     return CozegateApp(components, webhook, plugins, framework)
 
 
+def setup_process(settings: Settings) -> None:
+    """Logging, tracing (standard ``OTEL_*`` variables) and error reporting of a server process. Each
+    worker process of ``cozegate serve`` runs it: they are started fresh, not forked."""
+    from cozegate.cli.logging_setup import log_masker, setup_logging
+
+    mask = log_masker(settings)
+    setup_logging(settings, mask=mask)
+    configure_tracing()
+    if settings.sentry_dsn is not None:
+        from importlib.metadata import version
+
+        configure_sentry(
+            settings.sentry_dsn.get_secret_value(),
+            environment=settings.sentry_environment,
+            release=f"cozegate@{version('cozegate')}",
+            mask=mask,
+        )
+
+
 def app_from_environment() -> CozegateApp:
     """Factory used by ``cozegate serve`` (the server imports it in its worker)."""
-    return create_app(Settings())
+    settings = Settings()
+    setup_process(settings)
+    return create_app(settings)

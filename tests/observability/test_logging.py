@@ -73,3 +73,23 @@ def test_the_cli_masks_every_line_by_default(capsys: pytest.CaptureFixture[str])
         assert "customer 13812345678 asked" in capsys.readouterr().out
     finally:
         logging.getLogger().handlers.clear()
+
+
+def test_lines_carry_the_task_fields_and_trace_ids_as_stable_keys() -> None:
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, use_span
+
+    from cozegate.observability.log_context import bind_log_fields, log_fields
+
+    context = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, False, TraceFlags(1))
+    with use_span(NonRecordingSpan(context)), log_fields(tenant="acme", event_type="message_create"):
+        bind_log_fields(bot="bot-1", user=None)
+        entry = json.loads(JsonFormatter().format(record("answered", tenant="from-the-record")))
+    assert entry["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert entry["span_id"] == "00f067aa0ba902b7"
+    assert entry["tenant"] == "from-the-record"  # the record's own extra wins
+    assert entry["event_type"] == "message_create"
+    assert entry["bot"] == "bot-1"
+    assert "user" not in entry
+    assert entry["level"] == "error"
+    outside = json.loads(JsonFormatter().format(record("idle")))
+    assert {"trace_id", "span_id", "tenant", "bot", "event_type"}.isdisjoint(outside)

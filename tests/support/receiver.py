@@ -22,6 +22,7 @@ from tests.conftest import free_port
 class Received:
     webhook_id: str
     body: dict[str, Any]
+    traceparent: str | None = None
 
 
 @dataclass
@@ -66,7 +67,9 @@ class ReplyReceiver:
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return JSONResponse({"error": "try later"}, status_code=503)
-            self.received.append(Received(request.headers["webhook-id"], json.loads(body)))
+            self.received.append(
+                Received(request.headers["webhook-id"], json.loads(body), request.headers.get("traceparent"))
+            )
         return JSONResponse({"ok": True})
 
     def snapshot(self) -> list[Received]:

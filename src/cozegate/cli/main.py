@@ -36,20 +36,29 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (COZEGATE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (COZEGATE_PORT).")] = None,
     server: Annotated[str | None, typer.Option(help="granian or uvicorn (COZEGATE_SERVER).")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(help="Server processes on the port (COZEGATE_PROCESSES); above 1 needs PostgreSQL and Redis."),
+    ] = None,
 ) -> None:
     """Run the gateway: webhooks in, durable inbox, workers, admin API, /metrics.
 
     With no settings it runs embedded: SQLite under ./.cozegate/, migrations applied at start, and a
     `default` tenant whose secret is written to ./.cozegate/tenants.yaml.
     """
-    from cozegate.cli.serve import run_server
+    from cozegate.cli.serve import ProcessesNeedSharedBackendsError, run_server
 
-    overrides = {k: v for k, v in {"host": host, "port": port, "server": server}.items() if v is not None}
+    chosen = {"host": host, "port": port, "server": server, "processes": processes}
+    overrides = {k: v for k, v in chosen.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     setup_logging(settings)
     if settings.plugins:
         plugins.load_ready(settings.plugins)  # fail here, with the reason, rather than inside the server
-    run_server(settings)
+    try:
+        run_server(settings)
+    except ProcessesNeedSharedBackendsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -23,6 +23,8 @@ from cozegate.coze.clients import CozeClients
 from cozegate.health.routing import HealthRouting
 from cozegate.inbox import INTERNAL_EVENT_PREFIX, Event, Inbox, NewEvent, PermanentError
 from cozegate.ingress.envelope import EventEnvelope
+from cozegate.observability.log_context import bind_log_fields
+from cozegate.observability.tracing import current_traceparent
 from cozegate.rollout import Exposures
 from cozegate.tenants import TenantRegistry
 from cozegate.tenants.registry import TenantBot
@@ -74,6 +76,7 @@ class MessagePipeline:
             bot_id, fallback = self._routing.route(event.tenant, bot_for(tenant, user_id, self._exposures))
         except LookupError as exc:
             raise PermanentError(str(exc)) from None
+        bind_log_fields(bot=bot_id)
         if fallback is not None:  # the bot's circuit is open (health incident): its polite reply instead
             answer_text, chat_id = fallback, FALLBACK_CHAT_ID
         else:
@@ -106,6 +109,7 @@ class MessagePipeline:
                 event.request_id,
                 time.time(),
                 f"reply:{event.tenant}/{envelope.conversation_id}",
+                current_traceparent(),
             )
         queued = await self._store.record_turn(turn, delivery)
         if queued:

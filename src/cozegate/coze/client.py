@@ -30,6 +30,7 @@ from cozepy.auth import Auth
 from cozegate.coze.errors import CozeCallError
 from cozegate.coze.retry import CozeRetryPolicy, classify
 from cozegate.observability import metrics
+from cozegate.observability.tracing import record_failure, tracer, use_span
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -62,7 +63,24 @@ class CozeClient:
 
     # -- the one retry loop ---------------------------------------------------------------------
     async def call(self, endpoint: str, operation: Callable[[AsyncCoze], Awaitable[T]]) -> T:
-        """Run ``operation(sdk)`` with deadline, retries, metrics and log-id capture."""
+        """Run ``operation(sdk)`` with deadline, retries, metrics and log-id capture, in one span."""
+        with tracer().start_as_current_span(
+            f"coze {endpoint}",
+            attributes={"coze.endpoint": endpoint},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                result = await self._call(endpoint, operation)
+            except Exception as exc:
+                record_failure(exc, span)
+                raise
+            logid = logid_of(result)
+            if logid:
+                span.set_attribute("coze.logid", logid)
+            return result
+
+    async def _call(self, endpoint: str, operation: Callable[[AsyncCoze], Awaitable[T]]) -> T:
         attempt = 0
         while True:
             attempt += 1
@@ -115,43 +133,58 @@ class CozeClient:
         self, endpoint: str, open_stream: Callable[[AsyncCoze], AsyncIterator[ChatEvent]]
     ) -> AsyncIterator[ChatEvent]:
         """Yield a stream's events. Failures before the first event are retried like any call;
-        a failure after it is raised as ``CozeCallError`` (the caller decides how to resume)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            iterator = aiter(open_stream(self.sdk))
-            try:
-                async with asyncio.timeout(self.timeout_seconds):
-                    first = await anext(iterator)
-            except StopAsyncIteration:
-                metrics.COZE_CALLS.labels(endpoint, "ok").inc()
-                return
-            except Exception as exc:
-                metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
-                await self._after_failure(endpoint, exc, attempt)
-                continue
-            break
-        yield first
+        a failure after it is raised as ``CozeCallError`` (the caller decides how to resume).
+
+        One span covers the stream from opening to its last event; it is current only while the stream
+        is read (never across a ``yield``: the consumer's own spans are not its children).
+        """
+        span = tracer().start_span(f"coze {endpoint}", attributes={"coze.endpoint": endpoint})
         try:
+            attempt = 0
             while True:
-                async with asyncio.timeout(self.stream_idle_seconds):
-                    event = await anext(iterator)
-                yield event
-        except StopAsyncIteration:
-            metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
-            metrics.COZE_CALLS.labels(endpoint, "ok").inc()
-        except Exception as exc:
-            metrics.COZE_CALLS.labels(endpoint, "error").inc()
-            failure = classify(exc)
-            raise CozeCallError(
-                endpoint,
-                f"stream broke after it started: {failure.message}",
-                code=failure.code,
-                logid=failure.logid,
-                retryable=True,
-                attempts=attempt,
-            ) from exc
+                attempt += 1
+                started = time.perf_counter()
+                iterator = aiter(open_stream(self.sdk))
+                try:
+                    with use_span(span):
+                        async with asyncio.timeout(self.timeout_seconds):
+                            first = await anext(iterator)
+                except StopAsyncIteration:
+                    metrics.COZE_CALLS.labels(endpoint, "ok").inc()
+                    return
+                except Exception as exc:
+                    metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+                    await self._after_failure(endpoint, exc, attempt)
+                    continue
+                break
+            yield first
+            try:
+                while True:
+                    with use_span(span):
+                        async with asyncio.timeout(self.stream_idle_seconds):
+                            event = await anext(iterator)
+                    yield event
+            except StopAsyncIteration:
+                metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+                metrics.COZE_CALLS.labels(endpoint, "ok").inc()
+            except Exception as exc:
+                metrics.COZE_CALLS.labels(endpoint, "error").inc()
+                failure = classify(exc)
+                raise CozeCallError(
+                    endpoint,
+                    f"stream broke after it started: {failure.message}",
+                    code=failure.code,
+                    logid=failure.logid,
+                    retryable=True,
+                    attempts=attempt,
+                ) from exc
+        except GeneratorExit:  # the reader stopped early: not a failure
+            raise
+        except BaseException as exc:
+            record_failure(exc, span)
+            raise
+        finally:
+            span.end()
 
     # -- chat v3 --------------------------------------------------------------------------------
     def chat_stream(

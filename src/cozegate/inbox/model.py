@@ -32,6 +32,7 @@ class NewEvent:
     request_id: str
     received_at: float
     ordering_key: str | None = None
+    trace_parent: str | None = None  # W3C traceparent of the span that stored it (tracing on)
 
 
 @dataclass(slots=True)
@@ -47,6 +48,7 @@ class Event:
     received_at: float
     attempt: int
     attempt_log: list[dict[str, Any]] = field(default_factory=list)
+    trace_parent: str | None = None
 
     @property
     def payload(self) -> dict[str, Any]:

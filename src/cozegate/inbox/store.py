@@ -93,6 +93,7 @@ class InboxStore:
                 "request_id": e.request_id,
                 "received_at": e.received_at,
                 "ordering_key": e.ordering_key,
+                "trace_parent": e.trace_parent,
                 "status": Status.PENDING.value,
                 "attempts": 0,
                 "available_at": e.received_at,
@@ -123,6 +124,7 @@ class InboxStore:
                 received_at=r.received_at,
                 attempt=r.attempts,
                 attempt_log=json.loads(r.attempt_log),
+                trace_parent=r.trace_parent,
             )
             for r in rows
         ]
@@ -253,15 +255,15 @@ WHERE id IN (
     JOIN (SELECT id FROM candidates ORDER BY available_at, id LIMIT :limit) c ON c.id = e.id {lock}
 )
   AND {_UNFINISHED} AND available_at <= :now
-RETURNING id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log
+RETURNING id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log, trace_parent
 """
 
 _SQLITE_EXISTING = "SELECT dedup_key FROM inbox_events WHERE tenant = ? AND dedup_key IN ({})"
 _SQLITE_INSERT = (
     "INSERT INTO inbox_events (tenant, dedup_key, event_type, payload, request_id, received_at, ordering_key,"
-    " status, attempts, available_at, attempt_log) VALUES {}"
+    " trace_parent, status, attempts, available_at, attempt_log) VALUES {}"
 )
-_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, '[]')"
+_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, '[]')"
 
 
 def _insert_sqlite(conn: Connection, events: list[NewEvent]) -> set[tuple[str, str]]:
@@ -291,6 +293,7 @@ def _insert_sqlite(conn: Connection, events: list[NewEvent]) -> set[tuple[str, s
                 e.request_id,
                 e.received_at,
                 e.ordering_key,
+                e.trace_parent,
                 e.received_at,
             )
         )

@@ -18,7 +18,9 @@ from cozegate.inbox.retry import RetryPolicy
 from cozegate.inbox.service import Inbox
 from cozegate.inbox.store import Completion
 from cozegate.observability import metrics
+from cozegate.observability.log_context import log_fields
 from cozegate.observability.logging import request_id_var
+from cozegate.observability.tracing import consumer_span, record_failure
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,18 @@ class WorkerPool:
 
     async def _run(self, event: Event) -> None:
         token = request_id_var.set(event.request_id)
+        attributes: dict[str, str | int] = {
+            "cozegate.tenant": event.tenant,
+            "cozegate.event_type": event.event_type,
+            "cozegate.event_id": event.id,
+            "cozegate.attempt": event.attempt,
+        }
         try:
-            await self._attempt(event)
+            with (
+                log_fields(tenant=event.tenant, event_type=event.event_type, event_id=event.id),
+                consumer_span(f"inbox process {event.event_type}", event.trace_parent, attributes),
+            ):
+                await self._attempt(event)
         finally:
             request_id_var.reset(token)
             self._active.pop(event.id, None)
@@ -143,15 +155,19 @@ class WorkerPool:
             raise
         except Exception as exc:
             metrics.INBOX_PROCESSING_SECONDS.labels(label, "error").observe(time.perf_counter() - started)
+            record_failure(exc)
             error = _describe(exc)
-            log.warning(
-                "handler for %s failed (attempt %d): %s",
-                event.event_type,
-                event.attempt,
-                error,
-                extra={"event_id": event.id, "tenant": event.tenant},
-            )
             dead = isinstance(exc, PermanentError) or self._retry.exhausted(event.attempt)
+            if dead:  # an error for the operator (and Sentry, with the traceback): it waits in the dead letters
+                log.error(
+                    "handler for %s failed for good (attempt %d), dead-lettered: %s",
+                    event.event_type,
+                    event.attempt,
+                    error,
+                    exc_info=exc,
+                )
+            else:
+                log.warning("handler for %s failed (attempt %d): %s", event.event_type, event.attempt, error)
             await self._finish_failed(event, label, error, dead=dead)
             return
         metrics.INBOX_PROCESSING_SECONDS.labels(label, "ok").observe(time.perf_counter() - started)

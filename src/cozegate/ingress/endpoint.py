@@ -28,6 +28,7 @@ from cozegate.ingress.envelope import EnvelopeError, dedup_key, parse_envelope
 from cozegate.ingress.headers import RawHeaders
 from cozegate.ingress.signatures import SignatureError, verify_hub, verify_standard
 from cozegate.observability import metrics
+from cozegate.observability.tracing import current_traceparent
 from cozegate.tenants import DEFAULT_TENANT, TenantRegistry
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class WebhookEndpoint:
         if envelope.event_type.startswith(INTERNAL_EVENT_PREFIX):
             raise Refusal(422, "invalid_event", f"event types starting with {INTERNAL_EVENT_PREFIX!r} are reserved")
         ordering = f"{tenant.name}/{envelope.conversation_id}" if envelope.conversation_id else None
-        event = NewEvent(tenant.name, key, envelope.event_type, text, request_id, now, ordering)
+        event = NewEvent(tenant.name, key, envelope.event_type, text, request_id, now, ordering, current_traceparent())
         try:
             outcome = await self._inbox.submit(event)
         except InboxFullError as exc:

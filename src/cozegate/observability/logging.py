@@ -1,4 +1,9 @@
-"""Structured logging: JSON lines to stdout carrying the request id of the current context."""
+"""Structured logging: JSON lines to stdout with stable keys.
+
+Every line: ``ts, level, logger, msg``; in a request or an event's handling also ``request_id``, the
+fields of ``log_context`` (``tenant``, ``bot``, ``event_type``, ``event_id``) and, when tracing is on,
+``trace_id`` and ``span_id``; then the record's own extras.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
+
+from cozegate.observability.log_context import current_log_fields
+from cozegate.observability.tracing import current_ids
 
 Masker = Callable[[str], str]
 """Rewrites log text before it is written (the hook the PII masking of the compliance part plugs into)."""
@@ -36,18 +44,18 @@ class MaskingFilter(logging.Filter):
             record.exc_text = mask(record.exc_text)
         for key, value in list(record.__dict__.items()):
             if key not in _RESERVED and key not in _UNMASKED:
-                record.__dict__[key] = _masked(value, mask)
+                record.__dict__[key] = mask_strings(value, mask)
         return True
 
 
-def _masked(value: Any, mask: Masker) -> Any:
+def mask_strings(value: Any, mask: Masker) -> Any:
     """Strings masked, inside dicts, lists and tuples too; other values as they are."""
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):
-        return {k: _masked(v, mask) for k, v in value.items()}
+        return {k: mask_strings(v, mask) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_masked(v, mask) for v in value]
+        return [mask_strings(v, mask) for v in value]
     return value
 
 
@@ -64,6 +72,12 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        ids = current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
+        for key, value in current_log_fields().items():
+            if key not in record.__dict__:
+                entry[key] = value
         for key, value in record.__dict__.items():
             if key not in _RESERVED and key not in entry and not key.startswith("_"):
                 entry[key] = value
@@ -86,5 +100,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json", mask: Masker | Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "granian.access", "httpx", "httpcore"):
+    for noisy in ("uvicorn.access", "granian.access", "httpx", "httpcore", "watchfiles"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

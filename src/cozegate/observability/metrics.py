@@ -1,7 +1,12 @@
 """Prometheus metrics of cozegate. The registry is the one allowed module-level singleton.
 
 Label values are bounded: tenants come from configuration (unknown ones count as ``unknown``),
-event types from the handler registry (others count as ``other``), reasons from a fixed set.
+event types from the handler registry (others count as ``other``), reasons from a fixed set,
+HTTP routes from a fixed table of route groups (``observability.http_metrics``).
+
+With several server processes (``COZEGATE_PROCESSES``), ``PROMETHEUS_MULTIPROC_DIR`` is set before this
+module is imported: every process then writes its values to files there and ``/metrics`` sums them.
+Gauges say how their values combine (``multiprocess_mode``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,26 @@ WEBHOOK_DUPLICATES = Counter(
 WEBHOOK_REJECTED = Counter(
     "cozegate_webhook_rejected", "Webhook requests rejected, by error code.", ["reason"], registry=REGISTRY
 )
-INBOX_DEPTH = Gauge("cozegate_inbox_depth", "Inbox events by status.", ["status"], registry=REGISTRY)
+HTTP_REQUESTS = Counter(
+    "cozegate_http_requests",
+    "HTTP requests answered, by route group, method and status code.",
+    ["route", "method", "code"],
+    registry=REGISTRY,
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "cozegate_http_request_duration_seconds",
+    "Time from a request's arrival to its last response byte, by route group.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
+)
+INBOX_DEPTH = Gauge(
+    "cozegate_inbox_depth",
+    "Inbox events by status (read from the shared database: every process reports the same numbers).",
+    ["status"],
+    multiprocess_mode="mostrecent",
+    registry=REGISTRY,
+)
 INBOX_GROUP_COMMIT_SIZE = Histogram(
     "cozegate_inbox_group_commit_size",
     "Events per group commit.",
@@ -111,7 +135,13 @@ INCIDENTS = Counter(
     "cozegate_incidents", "Health incidents opened, by bot and recovery action.", ["bot", "action"], registry=REGISTRY
 )
 
-INCIDENTS_OPEN = Gauge("cozegate_incidents_open", "Open health incidents, by bot.", ["bot"], registry=REGISTRY)
+INCIDENTS_OPEN = Gauge(
+    "cozegate_incidents_open",
+    "Open health incidents, by bot.",
+    ["bot"],
+    multiprocess_mode="mostrecent",
+    registry=REGISTRY,
+)
 
 TIME_TO_DETECT = Histogram(
     "cozegate_incident_detect_seconds",

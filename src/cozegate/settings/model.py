@@ -39,8 +39,21 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `cozegate serve` listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port `cozegate serve` listens on.")
     server: Literal["granian", "uvicorn"] = Field("uvicorn", description="HTTP server that runs the ASGI app.")
+    processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes of `cozegate serve` on one port. Above 1 needs PostgreSQL and Redis; "
+        "`/metrics` then sums every process (Prometheus multiprocess files in `PROMETHEUS_MULTIPROC_DIR`, "
+        "default `<state_dir>/metrics`).",
+    )
     log_level: str = Field("INFO", description="Root log level (JSON logs to stdout).")
     log_format: Literal["json", "text"] = Field("json", description="`json` for machines, `text` for humans.")
+
+    sentry_dsn: SecretStr | None = Field(
+        None, description="Send errors (masked like the logs) to Sentry or a Sentry-compatible service."
+    )
+    sentry_environment: str | None = Field(None, description="Sentry's `environment` tag (e.g. `production`).")
 
     pii_log_masking: bool = Field(
         True,

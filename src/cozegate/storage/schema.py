@@ -40,6 +40,8 @@ inbox_events = Table(
     Column("finished_at", Float),
     # Events with one ordering key (a conversation) are handled one at a time, in arrival order.
     Column("ordering_key", String(300)),
+    # W3C traceparent of the span that stored the event: its handling continues that trace.
+    Column("trace_parent", String(64)),
     UniqueConstraint("tenant", "dedup_key", name="uq_inbox_events_tenant_dedup_key"),
     Index("ix_inbox_events_status_available_at", "status", "available_at"),
     Index(
