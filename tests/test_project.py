@@ -38,7 +38,7 @@ def test_readme_documents_every_setting() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    commands = re.findall(r"^(python3 -m venv .+)$", README, flags=re.M)
+    commands = re.findall(r"^((?:sh scripts/test-tools.sh && )?python3 -m venv .+)$", README, flags=re.M)
     assert len(commands) == 2, "README gives exactly two set-up commands"
     serve, test = commands
     assert serve.endswith("cozegate serve")
