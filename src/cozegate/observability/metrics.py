@@ -58,6 +58,7 @@ INBOX_PROCESSING_SECONDS = Histogram(
     "cozegate_inbox_processing_seconds",
     "Handler execution time per attempt.",
     ["event_type", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0),  # timeout: 30 s
     registry=REGISTRY,
 )
 INBOX_RETRIES = Counter(
@@ -74,7 +75,11 @@ COZE_CALLS = Counter(
     registry=REGISTRY,
 )
 COZE_CALL_SECONDS = Histogram(
-    "cozegate_coze_call_seconds", "Coze API call time per attempt.", ["endpoint"], registry=REGISTRY
+    "cozegate_coze_call_seconds",
+    "Coze API call time per attempt (a stream: to its last event).",
+    ["endpoint"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0),  # timeout: 60 s
+    registry=REGISTRY,
 )
 COZE_RETRIES = Counter(
     "cozegate_coze_retries",
