@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cozegate.compliance import AuditLog
 from cozegate.compliance.retention import purge_expired
 from cozegate.compliance.subject_rights import SubjectRights
+from cozegate.console import console_routes
 from cozegate.conversations.context import ContextStore
 from cozegate.conversations.context.cache import build_context_cache
 from cozegate.conversations.pipeline import REPLY_EVENT, MessagePipeline
@@ -472,6 +473,7 @@ def create_app(settings: Settings | None = None, handlers: EventHandlers | None 
             *conversation_routes(conversations, auth),
             *privacy_routes(privacy, auth, purge=purge_now),
             *rollout_routes(lambda: components.tenants, exposures, auth),
+            *console_routes(components, admin_token, incidents, exposures, database_source or reloader, buckets),
             *config_routes(reloader, database_source, auth),
             *chat_routes(
                 conversations, coze_clients, lambda: components.tenants, exposures, limiter, auth, tools, routing

@@ -51,6 +51,21 @@ inbox_events = Table(
         sqlite_where=text("status IN ('pending', 'processing')"),
         postgresql_where=text("status IN ('pending', 'processing')"),
     ),
+    # the operator console's per-minute series (arrivals, completions, failed attempts) read these ranges
+    Index("ix_inbox_events_received_at", "received_at"),
+    Index(
+        "ix_inbox_events_status_finished_at",
+        "status",
+        "finished_at",
+        sqlite_where=text("finished_at IS NOT NULL"),
+        postgresql_where=text("finished_at IS NOT NULL"),
+    ),
+    Index(
+        "ix_inbox_events_failed_last_touch",
+        text("coalesce(finished_at, available_at)"),
+        sqlite_where=text("attempt_log != '[]'"),
+        postgresql_where=text("attempt_log != '[]'"),
+    ),
     Index(
         "ix_inbox_events_unfinished_unordered",
         "available_at",
