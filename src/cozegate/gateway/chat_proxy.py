@@ -33,6 +33,7 @@ from cozegate.gateway.errors import error_response
 from cozegate.gateway.jwt_auth import Principal
 from cozegate.gateway.rate_limits import ChatRateLimiter, RateLimitedError
 from cozegate.health.routing import HealthRouting
+from cozegate.observability.log_context import bind_log_fields
 from cozegate.rollout import Exposures
 from cozegate.tenants import TenantRegistry
 
@@ -84,6 +85,7 @@ def chat_routes(
             headers = {"retry-after": str(exc.retry_after_seconds)}
             return error_response(429, "rate_limited", str(exc), request_id_of(request), headers=headers)
         bot_id, fallback = (routing or _NO_ROUTES).route(tenant_name, bot_for(tenant, principal.subject, exposures))
+        bind_log_fields(tenant=tenant_name, bot=bot_id)  # every line of this request (each runs in its own task)
         if fallback is not None:  # the bot's circuit is open: its polite reply, Coze is not called
             return _fallback_answer(fallback, body.conversation_id, body.stream)
         text = outbound_text(body.message, tenant.mask_pii_to_coze)
