@@ -95,6 +95,11 @@ def main() -> None:
         "--database-url", default=None, help="default: a fresh SQLite file; PostgreSQL runs in a fresh schema"
     )
     parser.add_argument("--redis-url", default=None, help="Redis for the fast-path dedup (distributed mode)")
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="trace every request (OTLP/HTTP to a stand-in collector, bench/common/otlp_sink.py)",
+    )
     args = parser.parse_args()
 
     build_dir = REPO / "build"
@@ -125,6 +130,12 @@ def main() -> None:
     if args.redis_url:
         env["COZEGATE_REDIS_URL"] = args.redis_url
         env["COZEGATE_REDIS_PREFIX"] = f"bench:{secrets.token_hex(4)}:"
+    sink = None
+    if args.tracing:
+        sink_port = 18082
+        sink = subprocess.Popen([sys.executable, str(REPO / "bench" / "common" / "otlp_sink.py"), str(sink_port)])
+        wait_port(sink_port)
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink_port}"
     peer = subprocess.Popen([str(peer_bin)], env={**os.environ, "PEER_ADDR": f"127.0.0.1:{peer_port}"})
     gate = subprocess.Popen([str(Path(sys.executable).with_name("cozegate")), "serve"], env=env, cwd=work)
     results: dict[str, list[Result]] = {"peer": [], "cozegate": []}
@@ -141,10 +152,12 @@ def main() -> None:
                 print(describe(run + 1, r), flush=True)
                 time.sleep(1)
     finally:
-        for proc in (gate, peer):
-            proc.send_signal(signal.SIGTERM)
-        for proc in (gate, peer):
-            proc.wait(timeout=30)
+        for proc in (gate, peer, sink):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in (gate, peer, sink):
+            if proc is not None:
+                proc.wait(timeout=30)
 
     def med(target: str, attr: str) -> float:
         return median(results[target], attr)
