@@ -51,8 +51,8 @@ inbox_events = Table(
         sqlite_where=text("status IN ('pending', 'processing')"),
         postgresql_where=text("status IN ('pending', 'processing')"),
     ),
-    # the operator console's per-minute series (arrivals, completions, failed attempts) read these ranges
-    Index("ix_inbox_events_received_at", "received_at"),
+    # the operator console's per-minute series (completions, failed attempts) read these ranges; both are
+    # written when an event finishes or fails, never by the webhook ack
     Index(
         "ix_inbox_events_status_finished_at",
         "status",

@@ -17,7 +17,6 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("inbox_events") as batch:
         batch.add_column(sa.Column("trace_parent", sa.String(64)))
-    op.create_index("ix_inbox_events_received_at", "inbox_events", ["received_at"])
     finished = sa.text("finished_at IS NOT NULL")
     op.create_index(
         "ix_inbox_events_status_finished_at",
@@ -39,6 +38,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_inbox_events_failed_last_touch", "inbox_events")
     op.drop_index("ix_inbox_events_status_finished_at", "inbox_events")
-    op.drop_index("ix_inbox_events_received_at", "inbox_events")
     with op.batch_alter_table("inbox_events") as batch:
         batch.drop_column("trace_parent")
