@@ -60,10 +60,11 @@ from cozegate.knowledge.augment import KnowledgeAugmenter
 from cozegate.knowledge.events import KNOWLEDGE_SYNC_EVENT, knowledge_sync_handler
 from cozegate.knowledge.service import KnowledgeService
 from cozegate.lifecycle import BotRecord, BotStore, CozeActuator, LifecycleManager, Timeouts
-from cozegate.observability.http_metrics import HttpMetrics, route_group
+from cozegate.observability.http_metrics import HttpMetrics
 from cozegate.observability.metrics_route import metrics_routes
 from cozegate.observability.multiprocess import mark_this_process_dead
 from cozegate.observability.sentry import configure_sentry, flush_sentry
+from cozegate.observability.server_spans import ServerSpans
 from cozegate.observability.tracing import configure_tracing, flush_tracing, tracing_enabled
 from cozegate.plugins import LocalTools, Plugin
 from cozegate.plugins.server import PluginServer, is_plugin_path
@@ -106,7 +107,7 @@ class CozegateApp:
     """Routes the hot paths (webhooks, plugin calls) straight to their bare ASGI endpoints, the rest to Starlette.
 
     Every HTTP request is counted and timed (``HttpMetrics``); with tracing on, each gets a server span
-    continuing the caller's W3C ``traceparent`` (OpenTelemetry's ASGI middleware).
+    continuing the caller's W3C ``traceparent`` (``ServerSpans``).
     """
 
     def __init__(
@@ -118,14 +119,7 @@ class CozegateApp:
         self._framework = framework
         entry: ASGIApp = self._route
         if tracing_enabled():
-            from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-            entry = OpenTelemetryMiddleware(
-                entry,
-                excluded_urls="/healthz,/readyz,/metrics",
-                default_span_details=_span_details,
-                exclude_spans=["receive", "send"],
-            )
+            entry = ServerSpans(entry)
         self._entry = HttpMetrics(entry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -138,14 +132,6 @@ class CozegateApp:
             await self._plugins(scope, receive, send)  # type: ignore[arg-type]
         else:
             await self._framework(scope, receive, send)
-
-
-def _span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
-    """Server span names from the route group (``POST webhook``): bounded, and free of path parameters."""
-    method = scope.get("method", "")
-    if scope["type"] != "http":
-        return scope["type"], {}
-    return f"{method} {route_group(scope['path'])}", {}
 
 
 def tune_garbage_collector() -> None:

@@ -38,8 +38,9 @@ def sample(text: str, series: str) -> float:
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_two_server_processes_report_summed_counters(backend: Backend) -> None:
-    env = backend.settings_env(COZEGATE_PROCESSES="2", COZEGATE_AUTO_MIGRATE="false")
+@pytest.mark.parametrize("server_kind", ["uvicorn", "granian"])
+def test_two_server_processes_report_summed_counters(backend: Backend, server_kind: str) -> None:
+    env = backend.settings_env(COZEGATE_PROCESSES="2", COZEGATE_AUTO_MIGRATE="false", COZEGATE_SERVER=server_kind)
     migrate = subprocess.run(
         [sys.executable, "-m", "cozegate", "migrate"], env={**env, "PYTHONPATH": str(REPO)}, capture_output=True
     )

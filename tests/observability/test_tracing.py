@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -38,7 +37,7 @@ def _provider() -> TracerProvider:
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
-    return install_tracer_provider(SimpleSpanProcessor(_EXPORTER))
+    return install_tracer_provider(_EXPORTER, batch=False)
 
 
 @pytest.fixture
@@ -107,7 +106,8 @@ def test_one_webhook_to_reply_is_one_connected_trace(
     try:
         body = message("evt-trace-1", "hello trace")
         headers = {**standard_headers(backend.secret, body), "traceparent": TRACEPARENT}
-        assert post_untraced(f"{server.url}/webhooks/default", body, headers) == 200
+        url = f"{server.url}/webhooks/default?access_token=tok-SECRET&phone=13812345678"
+        assert post_untraced(url, body, headers) == 200
         wait_for(lambda: receiver.snapshot(), timeout=30)
         reply = receiver.snapshot()[0]
         assert reply.body["message"]["content"] == "echo: hello trace"
@@ -171,8 +171,14 @@ def test_one_webhook_to_reply_is_one_connected_trace(
     # the reply receiver got the trace too, and no span keeps the reply URL's query (it carried a token)
     assert reply.traceparent is not None
     assert reply.traceparent.split("-")[1] == INBOUND_TRACE
-    for span in ours:
-        assert "reply-url-secret" not in json.dumps(dict(span.attributes or {}))
+    for span in ours:  # the queries carried a token and a phone number; client addresses are personal data
+        exported = json.dumps(dict(span.attributes or {}))
+        assert "reply-url-secret" not in exported
+        assert "tok-SECRET" not in exported
+        assert "13812345678" not in exported
+        assert not {"client.address", "net.peer.ip", "http.user_agent", "user_agent.original"} & set(
+            span.attributes or {}
+        )
 
     # log lines written while handling the event carry its trace and span ids, tenant and event type
     answered = [line for line in log_lines if line["msg"] == "answered"]
@@ -225,3 +231,31 @@ def test_a_failing_handler_marks_its_span_without_the_message(backend: Backend, 
 )
 def test_the_standard_variables_decide_whether_and_where_spans_go(env: dict[str, str], exporters: list[str]) -> None:
     assert requested_exporters(env) == exporters
+
+
+def test_exported_spans_keep_exception_types_but_not_messages() -> None:
+    from opentelemetry.sdk.trace import TracerProvider as Provider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from cozegate.observability.span_privacy import PrivateSpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = Provider()
+    provider.add_span_processor(SimpleSpanProcessor(PrivateSpanExporter(memory)))
+    tracer = provider.get_tracer("test")
+
+    def fail() -> None:
+        with tracer.start_as_current_span("POST chat") as span:
+            span.set_attribute("http.url", "http://gw/v1/chat?user=13812345678#frag")
+            span.set_attribute("http.request.header.authorization", ("Bearer secret-token",))
+            raise ValueError("could not route message from 13812345678")
+
+    with pytest.raises(ValueError, match="13812345678"):
+        fail()
+    exported = memory.get_finished_spans()[0]
+    assert dict(exported.attributes or {}) == {"http.url": "http://gw/v1/chat"}
+    assert [e.name for e in exported.events] == ["exception"]
+    assert (exported.events[0].attributes or {})["exception.type"] == "ValueError"
+    assert set(exported.events[0].attributes or {}) <= {"exception.type", "exception.escaped"}
+    assert exported.status.description == "ValueError"
+    assert "13812345678" not in json.dumps([str(e.attributes) for e in exported.events])

@@ -38,8 +38,14 @@ def run_server(settings: Settings) -> None:
     if settings.processes > 1:  # before any worker imports prometheus_client
         prepare_multiprocess_dir(settings.state_dir / "metrics")
     if settings.server == "granian":
+        import multiprocessing
+
         from granian import Granian
         from granian.constants import Interfaces, Loops
+
+        # Granian forks its workers by default: they would inherit this process's prometheus_client,
+        # imported before PROMETHEUS_MULTIPROC_DIR was set. Fresh interpreters read it (uvicorn's too).
+        multiprocessing.set_start_method("spawn", force=True)
 
         Granian(
             APP_FACTORY,

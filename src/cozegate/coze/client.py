@@ -178,7 +178,7 @@ class CozeClient:
                     retryable=True,
                     attempts=attempt,
                 ) from exc
-        except GeneratorExit:  # the reader stopped early: not a failure
+        except (GeneratorExit, asyncio.CancelledError):  # the reader stopped early or left: not a failure
             raise
         except BaseException as exc:
             record_failure(exc, span)

@@ -124,10 +124,11 @@ class WorkerPool:
             "cozegate.event_id": event.id,
             "cozegate.attempt": event.attempt,
         }
+        kind = self._handlers.metric_label(event.event_type)  # bounded: senders choose event types
         try:
             with (
-                log_fields(tenant=event.tenant, event_type=event.event_type, event_id=event.id),
-                consumer_span(f"inbox process {event.event_type}", event.trace_parent, attributes),
+                log_fields(tenant=event.tenant, event_type=kind, event_id=event.id),
+                consumer_span(f"inbox process {kind}", event.trace_parent, attributes),
             ):
                 await self._attempt(event)
         finally:

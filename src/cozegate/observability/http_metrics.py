@@ -3,6 +3,7 @@ own words never become a label value, so the number of series is bounded)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -67,6 +68,8 @@ class HttpMetrics:
 
         try:
             await self._app(scope, receive, send_and_note)
+        except asyncio.CancelledError:  # the client left or the server is stopping: not a server error
+            raise
         except BaseException:
             status = 500 if status == CLIENT_CLOSED else status
             raise

@@ -30,7 +30,8 @@ def configure_sentry(dsn: str, *, environment: str | None, release: str | None, 
         include_local_variables=False,
         max_request_body_size="never",
         auto_enabling_integrations=False,
-        integrations=[LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
+        # no breadcrumbs from log lines: without per-task scopes they would mix tenants' events
+        integrations=[LoggingIntegration(level=None, event_level=logging.ERROR)],
         before_send=before_send,  # type: ignore[arg-type]
         before_breadcrumb=lambda crumb, _hint: _scrub_breadcrumb(crumb, mask),
     )

@@ -20,7 +20,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
 TRACER_NAME = "cozegate"
@@ -61,25 +61,27 @@ def configure_tracing(env: Mapping[str, str] | None = None) -> bool:
     exporters = requested_exporters(env)
     if not exporters:
         return False
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    install_tracer_provider(*(BatchSpanProcessor(_exporter(name, env)) for name in exporters))
+    install_tracer_provider(*(_exporter(name, env) for name in exporters))
     return True
 
 
-def install_tracer_provider(*processors: SpanProcessor) -> TracerProvider:
-    """Install an SDK tracer provider whose spans carry no URL query strings (they can hold personal data
-    or tokens), ending at ``processors``; instrument httpx. Tests install one with an in-memory exporter."""
+def install_tracer_provider(*exporters: SpanExporter, batch: bool = True) -> TracerProvider:
+    """Install an SDK tracer provider exporting to ``exporters``, each behind ``PrivateSpanExporter`` (no
+    query strings, client addresses, headers or exception messages leave); instrument httpx. ``batch``:
+    export in the background (``OTEL_BSP_*``); tests export each span as it ends."""
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    from cozegate.observability.span_privacy import PrivateSpanExporter
 
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(_make_redactor())
-    for processor in processors:
-        provider.add_span_processor(processor)
+    for exporter in exporters:
+        private = PrivateSpanExporter(exporter)
+        provider.add_span_processor(BatchSpanProcessor(private) if batch else SimpleSpanProcessor(private))
     trace.set_tracer_provider(provider)
     instrument_http_clients()
     return provider
@@ -172,33 +174,3 @@ def record_failure(exc: BaseException, span: Span | None = None) -> None:
         kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
         span.add_event("exception", {"exception.type": kind})
         span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-
-
-_URL_ATTRIBUTES = ("url.full", "http.url", "http.target", "url.query")
-
-
-def _without_query(value: str) -> str:
-    return value.split("?", 1)[0]
-
-
-def _redact(span: Span) -> None:
-    attributes = getattr(span, "attributes", None) or {}
-    for key in _URL_ATTRIBUTES:
-        value = attributes.get(key)
-        if isinstance(value, str) and (key == "url.query" or "?" in value):
-            span.set_attribute(key, "" if key == "url.query" else _without_query(value))
-
-
-def _make_redactor() -> SpanProcessor:
-    from opentelemetry.sdk.trace import SpanProcessor
-
-    class QueryRedactor(SpanProcessor):
-        """Drops query strings from URL attributes as spans start (server and client spans alike)."""
-
-        def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-            _redact(span)
-
-        def on_end(self, span: ReadableSpan) -> None:
-            return None
-
-    return QueryRedactor()
