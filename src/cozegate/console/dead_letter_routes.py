@@ -102,12 +102,11 @@ def dead_letter_routes(
         if len(items) == limit:
             next_url = f"{LIST_PATH}?{urlencode({**base, 'after_id': items[-1].id, 'limit': limit})}"
         first_url = f"{LIST_PATH}?{urlencode(base)}" if after_id else None
-        return pages.render(
+        return guard.render(
+            request,
+            session,
             "dead_letters.html",
-            request_id=request_id_of(request),
-            session=session,
             active="dead-letters",
-            flash=guard.flash_of(request),
             items=items,
             tenant=tenant or "",
             tenants=tenants().names(),
@@ -125,23 +124,21 @@ def dead_letter_routes(
             message = (
                 str(exc) if current is None else f"event #{event_id} is not a dead letter: status {current.status}"
             )
-            return pages.render(
+            return guard.render(
+                request,
+                session,
                 "dead_letter_gone.html",
-                request_id=request_id_of(request),
-                session=session,
                 active="dead-letters",
-                flash=guard.flash_of(request),
                 status_code=404,
                 event_id=event_id,
                 status=current.status if current is not None else None,
                 message=message,
             )
-        return pages.render(
+        return guard.render(
+            request,
+            session,
             "dead_letter.html",
-            request_id=request_id_of(request),
-            session=session,
             active="dead-letters",
-            flash=guard.flash_of(request),
             event=event,
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
@@ -78,6 +79,20 @@ class Guard:
 
     def flash_of(self, request: Request) -> Flash | None:
         return self.sessions.read_flash(request.cookies.get(FLASH_COOKIE))
+
+    def render(
+        self, request: Request, session: Session, name: str, *, active: str, status_code: int = 200, **context: Any
+    ) -> Response:
+        """A signed-in page: the template with the layout's context (nav, CSRF token, flash, request id)."""
+        return self._pages.render(
+            name,
+            request_id=request_id_of(request),
+            session=session,
+            active=active,
+            flash=self.flash_of(request),
+            status_code=status_code,
+            **context,
+        )
 
     def error_page(self, request: Request, session: Session | None, status: int, message: str) -> Response:
         return self._pages.render(

@@ -139,12 +139,11 @@ def console_routes(
         }
 
     async def overview(request: Request, session: Session) -> Response:
-        return pages.render(
+        return guard.render(
+            request,
+            session,
             "overview.html",
-            request_id=request_id_of(request),
-            session=session,
             active="overview",
-            flash=guard.flash_of(request),
             backend=components.db.dialect,
             **await live_status(),
         )
@@ -154,32 +153,29 @@ def console_routes(
         return JSONResponse({**series, **await live_status()}, headers=SECURITY_HEADERS)
 
     async def bots(request: Request, session: Session) -> Response:
-        return pages.render(
+        return guard.render(
+            request,
+            session,
             "bots.html",
-            request_id=request_id_of(request),
-            session=session,
             active="bots",
-            flash=guard.flash_of(request),
             bots=await bot_views(components.lifecycle, incidents),
         )
 
     async def rollouts(request: Request, session: Session) -> Response:
-        return pages.render(
+        return guard.render(
+            request,
+            session,
             "rollouts.html",
-            request_id=request_id_of(request),
-            session=session,
             active="rollouts",
-            flash=guard.flash_of(request),
             rollouts=rollout_views(components.tenants, exposures),
         )
 
     async def tenants(request: Request, session: Session) -> Response:
-        return pages.render(
+        return guard.render(
+            request,
+            session,
             "tenants.html",
-            request_id=request_id_of(request),
-            session=session,
             active="tenants",
-            flash=guard.flash_of(request),
             tenants=tenant_views(components.tenants),
             config=config_status(config),
         )
