@@ -103,9 +103,16 @@ def test_login_cookie_and_logout(server: ServerProcess, console: Console) -> Non
 
     logout_without_csrf = console.post("/console/logout", {})
     assert logout_without_csrf.status_code == 403
-    out = console.post("/console/logout", {"csrf": console.csrf()})
+    copied, csrf = console.http.cookies[SESSION_COOKIE], console.csrf()
+    out = console.post("/console/logout", {"csrf": csrf})
     assert (out.status_code, out.headers["location"]) == (303, "/console/login")
     assert console.get("/console").status_code == 303
+    # a copy of the cookie taken before the logout opens nothing: the session itself ended
+    stolen = httpx.Client(base_url=server.url, cookies={SESSION_COOKIE: copied}, follow_redirects=False)
+    with stolen:
+        assert stolen.get("/console").status_code == 303
+        assert stolen.get("/console/api/stats").status_code == 401
+        assert stolen.post("/console/logout", data={"csrf": csrf}).headers["location"] == "/console/login"
     assert ADMIN_TOKEN not in server.logs()
     assert "not-the-token-4711" not in server.logs()
 
@@ -347,3 +354,19 @@ def test_sign_ins_are_audited_and_limited_per_client(server: ServerProcess, back
             c.close()
     actions = [(a["actor"], a["action"]) for a in audit_rows(backend) if a["action"].startswith("console.")]
     assert actions == [("console", "console.login_refused")] * 10
+
+
+def test_malformed_numbers_and_unknown_tenants_are_400_not_500(server: ServerProcess, console: Console) -> None:
+    assert console.login().status_code == 303
+    for path in (
+        "/console/dead-letters/²",
+        "/console/dead-letters?limit=²",
+        "/console/dead-letters?after_id=9223372036854775808",
+        "/console/dead-letters?after_id=" + "9" * 5000,
+        "/console/dead-letters?tenant=" + "t" * 65,
+    ):
+        r = console.get(path)
+        assert r.status_code == 400, (path[:60], r.status_code)
+    r = console.post("/console/dead-letters/bulk", {"csrf": console.csrf(), "action": "replay", "id": ["²"]})
+    assert r.status_code == 400
+    assert "Traceback" not in server.logs()

@@ -93,3 +93,15 @@ def test_pages_escape_everything(message: str) -> None:
     assert "49" not in text
     assert "&lt;rid&gt;" in text
     assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_reply_urls_show_their_host_and_a_fingerprint_of_the_path() -> None:
+    from cozegate.console.views import _reply_target
+
+    shown = _reply_target("https://user:pw@hooks.example.com/services/T0001/B0002/XyZsEcReT?token=abc")
+    assert shown is not None
+    assert shown.startswith("https://hooks.example.com/…#")
+    assert "XyZsEcReT" not in shown
+    assert "abc" not in shown
+    assert "pw" not in shown
+    assert _reply_target("https://hooks.example.com") == "https://hooks.example.com"

@@ -86,3 +86,14 @@ async def test_replicas_share_one_redis_bucket(backend: Backend) -> None:
     finally:
         for c in clients:
             await c.aclose()
+
+
+async def test_memory_buckets_forget_the_least_recently_used_keys() -> None:
+    from cozegate.gateway.rate_limits import MemoryTokenBuckets
+
+    buckets = MemoryTokenBuckets(clock=lambda: 0.0, max_keys=2)
+    assert await buckets.take([("a", 1.0, 1.0)]) == (-1, 0.0)
+    assert (await buckets.take([("a", 1.0, 1.0)]))[0] == 0  # a is empty (the clock stands still)
+    await buckets.take([("b", 1.0, 1.0)])
+    await buckets.take([("c", 1.0, 1.0)])  # a, the least recently used, is forgotten: memory stays bounded
+    assert await buckets.take([("a", 1.0, 1.0)]) == (-1, 0.0)

@@ -74,4 +74,6 @@ def run_server(settings: Settings) -> None:
             log_config=None,
             backlog=2048,
             workers=settings.processes,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )

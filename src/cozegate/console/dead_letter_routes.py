@@ -7,6 +7,7 @@ outcome message, not raised.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -29,10 +30,13 @@ LIST_PATH = "/console/dead-letters"
 VERBS = {"replay": "replayed", "discard": "discarded"}
 
 
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only (str.isdigit takes "²"); fits a BIGINT
+
+
 def _positive_int(raw: str | None, what: str, default: int) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not _WHOLE_NUMBER.fullmatch(raw):
         raise BadInputError(f"{what} must be a whole number")
     return int(raw)
 
@@ -42,7 +46,7 @@ def _ids(raw: list[str]) -> list[int]:
         raise BadInputError("check at least one dead letter first")
     if len(raw) > MAX_BULK:
         raise BadInputError(f"at most {MAX_BULK} dead letters at once")
-    if not all(value.isdigit() for value in raw):
+    if not all(_WHOLE_NUMBER.fullmatch(value) for value in raw):
         raise BadInputError("a dead-letter id is a positive integer")
     return list(dict.fromkeys(int(value) for value in raw))
 
@@ -90,6 +94,8 @@ def dead_letter_routes(
     async def list_page(request: Request, session: Session) -> Response:
         q = request.query_params
         tenant = q.get("tenant") or None
+        if tenant is not None and tenant not in tenants().names():
+            raise BadInputError(f"no tenant named {tenant[:64]!r} is configured")
         after_id = _positive_int(q.get("after_id"), "after_id", 0)
         limit = _positive_int(q.get("limit"), "limit", PAGE_SIZE)
         if not 1 <= limit <= MAX_PAGE_SIZE:

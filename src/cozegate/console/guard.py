@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from cozegate.console.rendering import SECURITY_HEADERS, Pages
+from cozegate.console.revocations import RevokedSessions
 from cozegate.console.session import FLASH_COOKIE, SESSION_COOKIE, ConsoleSessions, Flash, Session
 from cozegate.gateway.admin_auth import request_id_of
 from cozegate.gateway.errors import error_response
@@ -70,12 +71,17 @@ def safe_next(target: str | None) -> str:
 
 
 class Guard:
-    def __init__(self, sessions: ConsoleSessions, pages: Pages) -> None:
+    def __init__(self, sessions: ConsoleSessions, revoked: RevokedSessions, pages: Pages) -> None:
         self.sessions = sessions
+        self.revoked = revoked
         self._pages = pages
 
-    def session_of(self, request: Request) -> Session | None:
-        return self.sessions.verify(request.cookies.get(SESSION_COOKIE))
+    async def session_of(self, request: Request) -> Session | None:
+        """The request's signed, unexpired session, unless it was ended by logging out."""
+        session = self.sessions.verify(request.cookies.get(SESSION_COOKIE))
+        if session is None or await self.revoked.is_revoked(session.nonce):
+            return None
+        return session
 
     def flash_of(self, request: Request) -> Flash | None:
         return self.sessions.read_flash(request.cookies.get(FLASH_COOKIE))
@@ -125,7 +131,7 @@ class Guard:
 
     def page(self, handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            session = self.session_of(request)
+            session = await self.session_of(request)
             if session is None:
                 return login_redirect(request)
             return await self._run(request, session, handler)
@@ -134,7 +140,7 @@ class Guard:
 
     def api(self, handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            session = self.session_of(request)
+            session = await self.session_of(request)
             if session is None:
                 rid = request_id_of(request)
                 response = error_response(401, "unauthorized", "sign in to the console first", rid)
@@ -146,7 +152,7 @@ class Guard:
 
     def action(self, handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            session = self.session_of(request)
+            session = await self.session_of(request)
             if session is None:
                 return RedirectResponse("/console/login", status_code=303, headers=SECURITY_HEADERS)
             try:

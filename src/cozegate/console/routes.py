@@ -23,6 +23,7 @@ from cozegate.console.dead_letter_routes import dead_letter_routes
 from cozegate.console.guard import Guard, read_form, safe_next
 from cozegate.console.queries import ConsoleQueries
 from cozegate.console.rendering import SECURITY_HEADERS, Pages
+from cozegate.console.revocations import RevokedSessions
 from cozegate.console.session import FLASH_COOKIE, SESSION_COOKIE, SESSION_SECONDS, ConsoleSessions, Session
 from cozegate.console.views import ConfigSource, bot_views, config_status, rollout_views, tenant_views
 from cozegate.gateway.admin_auth import request_id_of
@@ -67,7 +68,7 @@ def console_routes(
 ) -> list[BaseRoute]:
     sessions = ConsoleSessions(admin_token)
     pages = Pages()
-    guard = Guard(sessions, pages)
+    guard = Guard(sessions, RevokedSessions(components.db), pages)
     queries = ConsoleQueries(components.db)
 
     def login_form(request: Request, *, error: str | None = None, status_code: int = 200) -> Response:
@@ -82,7 +83,7 @@ def console_routes(
         )
 
     async def login_page(request: Request) -> Response:
-        if guard.session_of(request) is not None:
+        if await guard.session_of(request) is not None:
             return RedirectResponse(safe_next(request.query_params.get("next")), 303, headers=SECURITY_HEADERS)
         return login_form(request)
 
@@ -122,6 +123,10 @@ def console_routes(
         return response
 
     async def logout(request: Request, session: Session) -> Response:
+        await guard.revoked.revoke(session.nonce, session.expires_at)  # a copied cookie opens nothing now
+        await components.audit.record(
+            actor="console:admin-token", action="console.logout", request_id=request_id_of(request)
+        )
         response = RedirectResponse("/console/login", 303, headers=SECURITY_HEADERS)
         for name in (SESSION_COOKIE, FLASH_COOKIE):
             response.delete_cookie(name, path="/console", httponly=True, samesite="strict")

@@ -35,6 +35,7 @@ class Session:
 
     expires_at: int
     csrf: str
+    nonce: str  # names the session (logging out revokes it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +88,16 @@ class ConsoleSessions:
         if self._signed is None or self._key is None or not cookie:
             return None
         try:
-            _, signed_at = self._signed.loads(cookie, max_age=self._lifetime, return_timestamp=True, salt=_SESSION_SALT)
+            data, signed_at = self._signed.loads(
+                cookie, max_age=self._lifetime, return_timestamp=True, salt=_SESSION_SALT
+            )
         except BadSignature:
             return None
+        nonce = data.get("n") if isinstance(data, dict) else None
+        if not isinstance(nonce, str) or not nonce:
+            return None
         csrf = hmac.new(self._key, b"csrf|" + cookie.encode(), hashlib.sha256).hexdigest()
-        return Session(int(signed_at.timestamp()) + self._lifetime, csrf)
+        return Session(int(signed_at.timestamp()) + self._lifetime, csrf, nonce)
 
     @staticmethod
     def csrf_matches(session: Session, presented: str | None) -> bool:

@@ -5,6 +5,7 @@ Plain dataclasses for the templates; secret values never enter them (a tenant's 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -85,7 +86,7 @@ class TenantView:
     keys: int  # how many signing secrets (never their values)
     keys_expiring: int  # of those, how many have an expiry (a rotation under way)
     dedup: str
-    reply_to: str | None  # scheme://host/path of the reply URL (no query, no credentials)
+    reply_to: str | None  # scheme://host of the reply URL and a fingerprint of its path (no query, no credentials)
     own_coze_account: bool
     retention_days: int | None
     knowledge_sources: int
@@ -98,7 +99,9 @@ def _reply_target(url: str | None) -> str | None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    # the path can be the secret (incoming-webhook URLs): shown as a short fingerprint only
+    path = f"/…#{hashlib.sha256(parts.path.encode()).hexdigest()[:8]}" if parts.path not in ("", "/") else ""
+    return f"{parts.scheme}://{host}{port}{path}"
 
 
 def tenant_views(tenants: TenantRegistry) -> list[TenantView]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from cachetools import LRUCache
 
 
 class TenantLimits(Protocol):
@@ -34,8 +35,11 @@ class TokenBuckets(Protocol):
 
 
 class MemoryTokenBuckets:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+    """In-process buckets. Keys come from callers (users, client addresses): the least recently used are
+    forgotten beyond ``max_keys`` (a forgotten bucket is full again, as an idle one would be)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
+        self._buckets: LRUCache[str, tuple[float, float]] = LRUCache(maxsize=max_keys)  # key -> (tokens, at)
         self._clock = clock
 
     async def take(self, buckets: list[Bucket]) -> tuple[int, float]:

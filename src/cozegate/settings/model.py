@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Root log level (JSON logs to stdout).")
     log_format: Literal["json", "text"] = Field("json", description="`json` for machines, `text` for humans.")
 
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies (comma-separated addresses, or `*`) whose X-Forwarded-For/-Proto are believed "
+        "(uvicorn): behind an ingress set it, so client addresses (console sign-in limits) and https "
+        "(Secure cookies) are the caller's.",
+    )
     sentry_dsn: SecretStr | None = Field(
         None, description="Send errors (masked like the logs) to Sentry or a Sentry-compatible service."
     )

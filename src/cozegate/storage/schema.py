@@ -75,6 +75,13 @@ inbox_events = Table(
     ),
 )
 
+console_revoked_sessions = Table(
+    "console_revoked_sessions",
+    metadata,
+    Column("nonce", String(64), primary_key=True),  # of a console session ended by logging out
+    Column("expires_at", Float, nullable=False),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -1,5 +1,5 @@
 """the W3C trace context an inbox event was stored under (its handling continues that trace); indexes of
-the time ranges the operator console's per-minute series read
+the time ranges the operator console's per-minute series read; console sessions ended by logging out
 
 Revision ID: 0009
 Revises: 0008
@@ -33,9 +33,15 @@ def upgrade() -> None:
         sqlite_where=failed,
         postgresql_where=failed,
     )
+    op.create_table(
+        "console_revoked_sessions",
+        sa.Column("nonce", sa.String(64), primary_key=True),
+        sa.Column("expires_at", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("console_revoked_sessions")
     op.drop_index("ix_inbox_events_failed_last_touch", "inbox_events")
     op.drop_index("ix_inbox_events_status_finished_at", "inbox_events")
     with op.batch_alter_table("inbox_events") as batch:
