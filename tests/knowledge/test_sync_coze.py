@@ -230,7 +230,9 @@ async def test_a_pass_that_lost_its_lease_stops(db: Database, index: VectorIndex
     slow = _SlowReader()
     running = asyncio.create_task(sync.sync_source(TENANT, SOURCE, slow))
     await slow.entered.wait()
-    await db.write(lambda conn: conn.execute(update(knowledge_sources).values(lease_owner="another-replica")))
+    # another replica took the lease over (for a minute: the check below must not race its expiry)
+    takeover = update(knowledge_sources).values(lease_owner="another-replica", lease_until=time.time() + 60)
+    await db.write(lambda conn: conn.execute(takeover))
     with pytest.raises(LeaseLostError):
         await asyncio.wait_for(running, timeout=30)
     assert (await catalog.statuses(TENANT, time.time()))[0].syncing  # the other replica's lease stands
