@@ -5,11 +5,10 @@ Plain dataclasses for the templates; secret values never enter them (a tenant's 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
+from cozegate.compliance.urls import display_url
 from cozegate.health.incidents import Incident, IncidentStore
 from cozegate.lifecycle import BotRecord, LifecycleManager
 from cozegate.rollout import TOTAL_BPS, Exposures
@@ -94,14 +93,8 @@ class TenantView:
 
 
 def _reply_target(url: str | None) -> str | None:
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
     # the path can be the secret (incoming-webhook URLs): shown as a short fingerprint only
-    path = f"/…#{hashlib.sha256(parts.path.encode()).hexdigest()[:8]}" if parts.path not in ("", "/") else ""
-    return f"{parts.scheme}://{host}{port}{path}"
+    return display_url(url, hide_path=True) if url is not None else None
 
 
 def tenant_views(tenants: TenantRegistry) -> list[TenantView]:

@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from cozegate.compliance.urls import display_url
 from cozegate.knowledge.extract import ExtractedText, ExtractionError, extract_text, kind_of
 from cozegate.knowledge.sources.base import MAX_FILE_BYTES, DocumentGone, DocumentRef, SkipDocument
 
@@ -32,17 +33,6 @@ _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")  # URLs quot
 _NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4 address
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: may reach private IPv4 addresses
-
-
-def display_url(url: str) -> str:
-    """``url`` as shown in messages: ``scheme://host[:port]/path``, without the userinfo, query string and
-    fragment (they may carry credentials or tokens)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else f"{host}{parts.path}"
 
 
 def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
