@@ -25,7 +25,7 @@ from cozegate.console.queries import ConsoleQueries
 from cozegate.console.rendering import SECURITY_HEADERS, Pages
 from cozegate.console.revocations import RevokedSessions
 from cozegate.console.session import FLASH_COOKIE, SESSION_COOKIE, SESSION_SECONDS, ConsoleSessions, Session
-from cozegate.console.views import ConfigSource, bot_views, config_status, rollout_views, tenant_views
+from cozegate.console.views import ConfigSource, bot_views, config_status, tenant_views
 from cozegate.gateway.admin_auth import request_id_of
 from cozegate.gateway.rate_limits import TokenBuckets
 from cozegate.health.incidents import IncidentStore
@@ -33,6 +33,7 @@ from cozegate.inbox import Inbox, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
 from cozegate.lifecycle import LifecycleManager
 from cozegate.rollout import Exposures
+from cozegate.rollout.splits import rollout_splits
 from cozegate.settings import Settings
 from cozegate.storage import Database
 from cozegate.tenants import TenantRegistry
@@ -172,7 +173,7 @@ def console_routes(
             session,
             "rollouts.html",
             active="rollouts",
-            rollouts=rollout_views(components.tenants, exposures),
+            rollouts=rollout_splits(components.tenants.rollouts(), exposures),
         )
 
     async def tenants(request: Request, session: Session) -> Response:

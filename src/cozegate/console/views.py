@@ -1,4 +1,4 @@
-"""What the bots, rollouts and tenants pages show, gathered from the running parts (read-only).
+"""What the bots and tenants pages show, gathered from the running parts (read-only).
 
 Plain dataclasses for the templates; secret values never enter them (a tenant's keys are counted).
 """
@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from cozegate.compliance.urls import display_url
 from cozegate.health.incidents import Incident, IncidentStore
 from cozegate.lifecycle import BotRecord, LifecycleManager
-from cozegate.rollout import TOTAL_BPS, Exposures
 from cozegate.tenants import TenantRegistry
 from cozegate.tenants.reload import ConfigStatus
 
@@ -40,40 +39,6 @@ async def bot_views(lifecycle: LifecycleManager, incidents: IncidentStore) -> li
         if incident.closed_at is not None:
             closed.setdefault(incident.bot, []).append(incident)
     return [BotView(bot, open_now.get(bot.name), closed.get(bot.name, [])[:RECENT_INCIDENTS]) for bot in bots]
-
-
-@dataclass(frozen=True)
-class VariantView:
-    name: str
-    bot_id: str
-    weight_bps: int
-    exposures: int
-
-    @property
-    def percent(self) -> str:
-        return f"{self.weight_bps * 100 / TOTAL_BPS:g} %"
-
-
-@dataclass(frozen=True)
-class RolloutView:
-    tenant: str
-    experiment: str
-    variants: list[VariantView]
-
-    @property
-    def total_exposures(self) -> int:
-        return sum(v.exposures for v in self.variants)
-
-
-def rollout_views(tenants: TenantRegistry, exposures: Exposures) -> list[RolloutView]:
-    views = []
-    for tenant, rollout in sorted(tenants.rollouts().items()):
-        variants = [
-            VariantView(v.name, v.bot_id, v.weight_bps, exposures.of(tenant, rollout.experiment, v.name))
-            for v in rollout.variants
-        ]
-        views.append(RolloutView(tenant, rollout.experiment, variants))
-    return views
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -10,23 +11,13 @@ from starlette.routing import Route
 
 from cozegate.gateway.admin_auth import Authenticator, admin_endpoint
 from cozegate.rollout import Exposures
+from cozegate.rollout.splits import rollout_splits
 from cozegate.tenants import TenantRegistry
 
 
 def rollout_routes(tenants: Callable[[], TenantRegistry], exposures: Exposures, auth: Authenticator) -> list[Route]:
     async def rollouts(request: Request, actor: str) -> Response:
-        listed = []
-        for tenant, rollout in sorted(tenants().rollouts().items()):
-            variants = [
-                {
-                    "name": v.name,
-                    "bot_id": v.bot_id,
-                    "weight_bps": v.weight_bps,
-                    "exposures": exposures.of(tenant, rollout.experiment, v.name),
-                }
-                for v in rollout.variants
-            ]
-            listed.append({"tenant": tenant, "experiment": rollout.experiment, "variants": variants})
+        listed = [asdict(split) for split in rollout_splits(tenants().rollouts(), exposures)]
         return JSONResponse({"rollouts": listed, "exposures_scope": "this process (Prometheus sums replicas)"})
 
     return [Route("/admin/rollouts", admin_endpoint(rollouts, auth), methods=["GET"])]
