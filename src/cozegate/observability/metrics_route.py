@@ -1,5 +1,5 @@
 """``/metrics`` in the Prometheus text format: this process's registry, or, with several server processes
-(``PROMETHEUS_MULTIPROC_DIR`` set), every process's values summed."""
+(``PROMETHEUS_MULTIPROC_DIR`` set before the processes start), every process's values summed."""
 
 from __future__ import annotations
 
@@ -13,20 +13,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cozegate.observability.metrics import REGISTRY
-
-
-def exposition() -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # reads every process's files: some disk work, off the event loop
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
-
-
-async def _metrics(_: Request) -> Response:
-    body = await run_in_threadpool(exposition) if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else exposition()
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+from cozegate.observability.multiprocess import ENV
 
 
 def metrics_routes() -> list[Route]:
-    return [Route("/metrics", _metrics, methods=["GET"])]
+    if os.environ.get(ENV):
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
+
+        async def metrics(_: Request) -> Response:
+            # reads every process's files on each scrape: some disk work, off the event loop
+            return Response(await run_in_threadpool(generate_latest, summed), media_type=CONTENT_TYPE_LATEST)
+
+    else:
+
+        async def metrics(_: Request) -> Response:
+            return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return [Route("/metrics", metrics, methods=["GET"])]
