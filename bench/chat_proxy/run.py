@@ -89,7 +89,7 @@ async def through(gate_url: str, clients: int, chats: int) -> dict[str, list[flo
 
 
 async def limiter_rate(redis_url: str | None) -> dict[str, float]:
-    from cozegate.gateway.rate_limits import MemoryTokenBuckets, RedisTokenBuckets
+    from cozegate.rate_limits import MemoryTokenBuckets, RedisTokenBuckets
 
     rates: dict[str, float] = {}
     memory = MemoryTokenBuckets()

@@ -36,9 +36,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cozegate.ingress import sign_standard
 from cozegate.tenants import new_standard_secret
 from cozegate.tenants.model import decode_standard_secret
+from cozegate.webhooks import sign_standard
 
 REPO = Path(__file__).resolve().parents[2]
 

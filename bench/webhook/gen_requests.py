@@ -8,8 +8,8 @@ import secrets
 import time
 from pathlib import Path
 
-from cozegate.ingress import sign_standard
 from cozegate.tenants.model import decode_standard_secret
+from cozegate.webhooks import sign_standard
 
 BODY = (
     '{{"event_type":"message_create","event_id":"{id}","conversation_id":"c1","user_id":"u1",'

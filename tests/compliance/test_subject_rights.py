@@ -80,7 +80,7 @@ async def seed(db: Database, contexts: ContextStore) -> None:
             text("UPDATE inbox_events SET status = 'dead', last_error = 'DeadLetterText' WHERE dedup_key = 'evt-2'")
         )
     )
-    conversations = ConversationStore(db, inbox)
+    conversations = ConversationStore(db)
     await conversations.remember_conversation("t", "conv-e1-5d2b", "coze-conv-1", "bot-echo")
     reply = NewEvent(
         "t",
@@ -91,8 +91,9 @@ async def seed(db: Database, contexts: ContextStore) -> None:
         time.time(),
     )
     turn = Turn("t", "evt-1", "conv-e1-5d2b", USER, "PineappleSecretText", "ReplyMarkerText", "chat-1")
-    await conversations.record_turn(turn, reply)
-    await conversations.record_turn(Turn("t", "evt-k", "conv-k-44f0", OTHER, "KeepMeText", "ok", "chat-2"), None)
+    await conversations.record_turn(turn)
+    await inbox.insert_batch([reply])
+    await conversations.record_turn(Turn("t", "evt-k", "conv-k-44f0", OTHER, "KeepMeText", "ok", "chat-2"))
     await contexts.put("t", "user", USER, {"phone": "13812345678", "name": "PineappleSecretText"}, expected_version=0)
     await RefundFlow(contexts, "t", "conv-e1-5d2b", subject=USER).fire("start")
     await contexts.put("t", "user", OTHER, {"note": "KeepMeText"}, expected_version=0)
@@ -164,7 +165,7 @@ async def test_retention_purges_what_is_older_than_the_limit(db: Database, conte
 
 async def test_erasure_touches_only_the_subjects_data(db: Database, contexts: ContextStore) -> None:
     inbox = InboxStore(db)
-    conversations = ConversationStore(db, inbox)
+    conversations = ConversationStore(db)
     await inbox.insert_batch(
         [
             message("a-1", "conv-alice", "Alice", "hello from Alice"),
@@ -174,8 +175,8 @@ async def test_erasure_touches_only_the_subjects_data(db: Database, contexts: Co
             message("g-2", "conv-group", "carol", "Carol in the group"),
         ]
     )
-    await conversations.record_turn(Turn("t", "g-1", "conv-group", "Alice", "Alice in the group", "hi A", "c1"), None)
-    await conversations.record_turn(Turn("t", "g-2", "conv-group", "carol", "Carol in the group", "hi C", "c2"), None)
+    await conversations.record_turn(Turn("t", "g-1", "conv-group", "Alice", "Alice in the group", "hi A", "c1"))
+    await conversations.record_turn(Turn("t", "g-2", "conv-group", "carol", "Carol in the group", "hi C", "c2"))
     await RefundFlow(contexts, "t", "conv-alice").fire("start")  # a dialog that never named its subject
     rights = SubjectRights(db, contexts, AuditLog(db), KEY)
 

@@ -26,6 +26,7 @@ from cozegate.lifecycle import BotStore, CozeActuator, LifecycleManager, Recover
 from cozegate.settings.model import AlertWebhook
 from cozegate.storage import Database
 from cozegate.tenants import TenantRegistry
+from cozegate.tenants.live import LiveTenants
 from tests.health.chat_webhooks import ChatWebhooks
 from tests.support.sim_server import SimServer
 
@@ -79,7 +80,7 @@ class Replica:
             IncidentStore(db),
             ProbeLedger(db),
             lambda tenant: coze,
-            dependency_checks(db, None, http, lambda: registry),
+            dependency_checks(db, None, http, LiveTenants(registry)),
             Alerter(channels, http, clock),
             self.routing,
             ProberSettings(interval=INTERVAL, threshold=THRESHOLD, timeout=10, stagger=0, clock=clock),

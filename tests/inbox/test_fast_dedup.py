@@ -48,7 +48,7 @@ async def test_duplicates_are_answered_from_the_cache_after_commit(store: InboxS
         assert await inbox.submit(event) == SubmitOutcome.ACCEPTED
         assert await cache.seen_many([("t", "k")]) == [True]
         # answered by the cache: even with the row gone from the database it stays a duplicate
-        await store._db.write(lambda conn: conn.exec_driver_sql("DELETE FROM inbox_events"))
+        await store.db.write(lambda conn: conn.exec_driver_sql("DELETE FROM inbox_events"))
         assert await inbox.submit(event) == SubmitOutcome.DUPLICATE
     finally:
         await inbox.stop()

@@ -13,6 +13,7 @@ from cozegate.knowledge.service import KnowledgeService
 from cozegate.settings import Settings
 from cozegate.storage import Database
 from cozegate.tenants import TenantRegistry, new_standard_secret
+from cozegate.tenants.live import LiveTenants
 from tests.knowledge.conftest import WebSite
 
 
@@ -40,7 +41,7 @@ async def test_replicas_sync_each_source_once_per_interval(db: Database, tmp_pat
     (docs / "a.md").write_text("# A\n\nAlpha text.\n")
     registry = _registry(docs)
     settings = Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db"))
-    replicas = [KnowledgeService(settings, db, lambda: registry, _no_coze) for _ in range(3)]
+    replicas = [KnowledgeService(settings, db, LiveTenants(registry), _no_coze) for _ in range(3)]
     try:
         synced = await asyncio.gather(*(replica.poll_once(3600) for replica in replicas))
         assert sum(synced) == 1
@@ -60,7 +61,7 @@ async def test_replicas_sync_each_source_once_per_interval(db: Database, tmp_pat
 async def test_a_failing_source_does_not_stop_the_poller(db: Database, tmp_path: Path) -> None:
     registry = _registry(tmp_path / "missing")
     service = KnowledgeService(
-        Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db")), db, lambda: registry, _no_coze
+        Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db")), db, LiveTenants(registry), _no_coze
     )
     try:
         assert await service.poll_once(3600) == 0  # logged, not raised
@@ -78,7 +79,7 @@ async def test_a_requested_sync_is_due_until_a_pass_started_after_it_completes(d
     (docs / "a.md").write_text("# A\n\nAlpha text.\n")
     registry = _registry(docs)
     settings = Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db"))
-    service = KnowledgeService(settings, db, lambda: registry, _no_coze)
+    service = KnowledgeService(settings, db, LiveTenants(registry), _no_coze)
     try:
         assert await service.poll_once(3600) == 1
         assert await service.poll_once(3600) == 0
@@ -107,16 +108,16 @@ async def test_a_removed_source_is_no_longer_searched_and_its_data_goes(
             ]
         },
     }
-    registry = [TenantRegistry.from_document({"tenants": {"acme": both}})]
+    live = LiveTenants(TenantRegistry.from_document({"tenants": {"acme": both}}))
     settings = Settings(
         state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db"), knowledge_fetch_private_addresses=True
     )
-    service = KnowledgeService(settings, db, lambda: registry[0], _no_coze)
+    service = KnowledgeService(settings, db, live, _no_coze)
     try:
         assert await service.poll_once(3600) == 2
         assert (await service.search("acme", "CEO salary", top_k=1))[0].source == "hr"
         site_only = {**both, "knowledge": {"sources": [both["knowledge"]["sources"][1]]}}  # type: ignore[index]
-        registry[0] = TenantRegistry.from_document({"tenants": {"acme": site_only}})
+        live.swap(TenantRegistry.from_document({"tenants": {"acme": site_only}}))
         assert all(p.source == "site" for p in await service.search("acme", "CEO salary", top_k=5))
         assert await service.prune() == 0  # within the grace period (a rolling configuration change)
         assert await service.prune(grace=0) == 1
@@ -137,7 +138,7 @@ async def test_a_removed_source_is_no_longer_searched_and_its_data_goes(
 async def test_a_failing_source_waits_longer_between_tries_unless_asked_for(db: Database, tmp_path: Path) -> None:
     registry = _registry(tmp_path / "missing")
     settings = Settings(state_dir=tmp_path, knowledge_vector_uri=str(tmp_path / "k.db"))
-    service = KnowledgeService(settings, db, lambda: registry, _no_coze)
+    service = KnowledgeService(settings, db, LiveTenants(registry), _no_coze)
     try:
         assert await service.poll_once(3600) == 0  # fails: the folder does not exist
         [status] = await service.statuses("acme")

@@ -61,14 +61,14 @@ def test_text_format_is_masked_too() -> None:
 
 
 def test_the_cli_masks_every_line_by_default(capsys: pytest.CaptureFixture[str]) -> None:
-    from cozegate.cli.logging_setup import setup_logging
+    from cozegate.compliance.log_masking import masked_logging
     from cozegate.settings import Settings
 
     try:
-        setup_logging(Settings(log_level="INFO"))
+        masked_logging(Settings(log_level="INFO"))
         logging.getLogger("cozegate.test").info("customer 13812345678 asked")
         assert "customer 138****5678 asked" in capsys.readouterr().out
-        setup_logging(Settings(log_level="INFO", pii_log_masking=False))
+        masked_logging(Settings(log_level="INFO", pii_log_masking=False))
         logging.getLogger("cozegate.test").info("customer 13812345678 asked")
         assert "customer 13812345678 asked" in capsys.readouterr().out
     finally:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from cozegate.ingress.headers import RawHeaders
+from cozegate.http.headers import RawHeaders
 from cozegate.plugins import NO_AUTH, Plugin, ServiceToken, ToolContext
 from cozegate.plugins.auth import CredentialsInvalidError, CredentialsMissingError, IpAllowList
 from cozegate.plugins.tool_spec import spec_from_function

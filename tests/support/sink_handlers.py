@@ -39,7 +39,7 @@ async def sink_engine() -> AsyncEngine:
     return _engine
 
 
-@handlers.on("message_create")
+@handlers.on("message_create", replace=True)
 async def record(event: Event) -> None:
     engine = await sink_engine()
     async with engine.begin() as conn:

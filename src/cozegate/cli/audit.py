@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from cozegate.cli.database import run_with_database
-from cozegate.cli.display import when
-from cozegate.compliance import AuditLog, ChainReport
-from cozegate.storage import Database
+from cozegate.cli.display import console, table, when
+
+if TYPE_CHECKING:
+    from cozegate.compliance import ChainReport
+    from cozegate.storage import Database
 
 app = typer.Typer(help="The audit log: who did what, hash-chained. List it or verify it.", no_args_is_help=True)
-console = Console()
 
 
 @app.command()
@@ -35,6 +34,8 @@ def verify(
             raise typer.Exit(2)
         kept = (int(seq_text), expected_hash)
 
+    from cozegate.compliance import AuditLog
+
     async def check(db: Database) -> tuple[ChainReport, str | None]:
         log = AuditLog(db)
         return await log.verify(), await log.hash_at(kept[0]) if kept else None
@@ -51,12 +52,12 @@ def verify(
         typer.echo(json.dumps({"records": report.records, "head": f"{report.head_seq}:{report.head_hash}",
                                "problems": problems}))  # fmt: skip
     elif problems:
-        console.print(f"[red]audit log NOT intact[/red] ({report.records} records):")
+        console().print(f"[red]audit log NOT intact[/red] ({report.records} records):")
         for line in problems:
-            console.print(f"  {line}")
+            console().print(f"  {line}")
     else:
-        console.print(f"audit log intact: {report.records} records; head {report.head_seq}:{report.head_hash}")
-        console.print("keep the head elsewhere and pass it as --expect-head next time to catch cut-off records")
+        console().print(f"audit log intact: {report.records} records; head {report.head_seq}:{report.head_hash}")
+        console().print("keep the head elsewhere and pass it as --expect-head next time to catch cut-off records")
     if problems:
         raise typer.Exit(1)
 
@@ -64,10 +65,12 @@ def verify(
 @app.command("list")
 def list_(limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
     """The newest audit records, newest first."""
+    from cozegate.compliance import AuditLog
+
     records = run_with_database(lambda db: AuditLog(db).recent(limit))
-    table = Table("seq", "at", "actor", "action", "tenant", "target", "request id")
+    rows = table("seq", "at", "actor", "action", "tenant", "target", "request id")
     for r in records:
-        table.add_row(
+        rows.add_row(
             str(r["seq"]),
             when(r["at"]),
             r["actor"],
@@ -76,4 +79,4 @@ def list_(limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
             r["target"] or "-",
             r["request_id"] or "-",
         )
-    console.print(table if records else "the audit log is empty")
+    console().print(rows if records else "the audit log is empty")

@@ -7,10 +7,8 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from cozegate.cli.display import when
+from cozegate.cli.display import console, table, when
 from cozegate.cli.server_api import URL, call
 from cozegate.lifecycle.model import API_CONNECTOR, Recovery
 
@@ -19,7 +17,6 @@ app = typer.Typer(
     "Talks to a running `cozegate serve` (its admin API); the server publishes to Coze.",
     no_args_is_help=True,
 )
-console = Console()
 
 WAIT = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the bot is out of its transitional state.")]
 SETTLED = ("pending", "running", "terminated", "failed")
@@ -27,7 +24,7 @@ ROLLED_BACK = ("deploy_failed", "scale_failed", "terminate_failed", "timed_out")
 
 
 def _show(bot: dict[str, Any]) -> None:
-    console.print(
+    console().print(
         f"[bold]{bot['name']}[/bold] (tenant {bot['tenant']}): [bold]{bot['state']}[/bold], "
         f"version {bot['version'] or '-'} on Coze bot {bot['coze_bot_id'] or '-'}, {bot['replicas']} replicas, "
         f"recovery {bot['recovery']}"
@@ -37,7 +34,7 @@ def _show(bot: dict[str, Any]) -> None:
 def _command(url: str | None, name: str, action: str, body: dict[str, Any] | None, wait: bool) -> None:
     bot = call(url, "POST", f"/admin/bots/{name}/{action}", body)["bot"]
     if wait:
-        with console.status(f"{name}: {bot['state']}…"):
+        with console().status(f"{name}: {bot['state']}…"):
             while bot["state"] not in SETTLED:
                 time.sleep(0.2)
                 bot = call(url, "GET", f"/admin/bots/{name}")["bot"]
@@ -53,10 +50,10 @@ def _command(url: str | None, name: str, action: str, body: dict[str, Any] | Non
 def list_(url: URL = None, tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None) -> None:
     """Every managed bot and its state."""
     bots = call(url, "GET", "/admin/bots" + (f"?tenant={tenant}" if tenant else ""))["bots"]
-    table = Table("name", "tenant", "state", "version", "Coze bot", "replicas", "recovery", "stable")
+    rows = table("name", "tenant", "state", "version", "Coze bot", "replicas", "recovery", "stable")
     for b in bots:
         stable = b["stable"][-1]["version"] if b["stable"] else "-"  # the most recent
-        table.add_row(
+        rows.add_row(
             b["name"],
             b["tenant"],
             b["state"],
@@ -66,7 +63,7 @@ def list_(url: URL = None, tenant: Annotated[str | None, typer.Option(help="Only
             b["recovery"],
             stable,
         )
-    console.print(table)
+    console().print(rows)
 
 
 @app.command()
@@ -125,12 +122,12 @@ def show(name: str, url: URL = None) -> None:
     _show(shown["bot"])
     if shown["incident"]:
         i = shown["incident"]
-        console.print(
+        console().print(
             f"[red]incident {i['id']}[/red] since {when(i['opened_at'])}: {i['reason']} → {i['action_result']}"
         )
-    table = Table("at", "from", "to", "trigger", "version", "replicas", "by", "detail")
+    rows = table("at", "from", "to", "trigger", "version", "replicas", "by", "detail")
     for t in call(url, "GET", f"/admin/bots/{name}/history")["history"]:
-        table.add_row(
+        rows.add_row(
             when(t["at"]),
             t["from"],
             t["to"],
@@ -140,7 +137,7 @@ def show(name: str, url: URL = None) -> None:
             t["actor"],
             t["detail"] or "",
         )
-    console.print(table)
+    console().print(rows)
 
 
 @app.command()
@@ -149,9 +146,9 @@ def incidents(
 ) -> None:
     """Health incidents, newest first."""
     found = call(url, "GET", "/admin/incidents" + ("?open=true" if open_only else ""))["incidents"]
-    table = Table("id", "bot", "state", "opened", "closed", "reason", "action")
+    rows = table("id", "bot", "state", "opened", "closed", "reason", "action")
     for i in found:
-        table.add_row(
+        rows.add_row(
             str(i["id"]),
             i["bot"],
             i["state"],
@@ -160,4 +157,4 @@ def incidents(
             i["reason"],
             i["action_result"] or i["action"],
         )
-    console.print(table)
+    console().print(rows)

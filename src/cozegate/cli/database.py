@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from cozegate.settings import Settings
-from cozegate.storage import Database, create_engine, ensure_schema
+if TYPE_CHECKING:
+    from cozegate.storage import Database
 
 T = TypeVar("T")
 
 
 def run_with_database(work: Callable[[Database], Awaitable[T]]) -> T:
     """Open the database of the current settings (migrating embedded SQLite), run ``work``, close."""
+
+    from cozegate.settings import Settings
+    from cozegate.storage import Database, create_engine, ensure_schema
 
     async def main() -> T:
         settings = Settings()

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 
 def when(ts: float | None) -> str:
     """A Unix time as UTC ``YYYY-MM-DD HH:MM:SS``; ``-`` for none."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+@functools.cache
+def console() -> Console:
+    """The terminal the commands print tables and progress to (rich is imported only when one prints)."""
+    from rich.console import Console
+
+    return Console()
+
+
+def table(*columns: str) -> Table:
+    from rich.table import Table
+
+    return Table(*columns)

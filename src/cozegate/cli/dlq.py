@@ -5,23 +5,20 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from cozegate.cli.database import run_with_database
-from cozegate.cli.display import when
-from cozegate.compliance import AuditLog
-from cozegate.inbox import InboxStore
-from cozegate.inbox.dead_letters import DeadLetterNotFoundError, DeadLetters
+from cozegate.cli.display import console, table, when
+
+if TYPE_CHECKING:
+    from cozegate.inbox.dead_letters import DeadLetters
 
 app = typer.Typer(
     help="Dead letters: events whose handler kept failing. List, show, replay or discard them.",
     no_args_is_help=True,
 )
-console = Console()
 T = TypeVar("T")
 
 
@@ -30,10 +27,14 @@ def _actor() -> str:
 
 
 def _run(action: Callable[[DeadLetters], Awaitable[T]]) -> T:
+    from cozegate.compliance import AuditLog
+    from cozegate.inbox import InboxStore
+    from cozegate.inbox.dead_letters import DeadLetterNotFoundError, DeadLetters
+
     try:
         return run_with_database(lambda db: action(DeadLetters(InboxStore(db), AuditLog(db))))
     except DeadLetterNotFoundError as exc:
-        console.print(f"[red]no dead letter with id {exc.args[0]}[/red] (see `cozegate dlq list`)")
+        console().print(f"[red]no dead letter with id {exc.args[0]}[/red] (see `cozegate dlq list`)")
         raise typer.Exit(1) from None
 
 
@@ -49,9 +50,9 @@ def list_(
     if as_json:
         typer.echo(json.dumps([e.summary() for e in items]))
         return
-    table = Table("id", "tenant", "event type", "key", "attempts", "dead since", "last error")
+    rows = table("id", "tenant", "event type", "key", "attempts", "dead since", "last error")
     for e in items:
-        table.add_row(
+        rows.add_row(
             str(e.id),
             e.tenant,
             e.event_type,
@@ -60,7 +61,7 @@ def list_(
             when(e.finished_at),
             (e.last_error or "")[:60],
         )
-    console.print(table if items else "no dead letters")
+    console().print(rows if items else "no dead letters")
 
 
 @app.command()
@@ -75,7 +76,7 @@ def replay(event_ids: list[int]) -> None:
     """Put dead letters back in the queue with a fresh attempt budget (a running server picks them up)."""
     for event_id in event_ids:
         _run(lambda d, i=event_id: d.replay(i, actor=_actor()))  # type: ignore[misc]
-        console.print(f"replayed {event_id}")
+        console().print(f"replayed {event_id}")
 
 
 @app.command()
@@ -83,4 +84,4 @@ def discard(event_ids: list[int]) -> None:
     """Mark dead letters as discarded: they stay for audit but are never processed."""
     for event_id in event_ids:
         _run(lambda d, i=event_id: d.discard(i, actor=_actor()))  # type: ignore[misc]
-        console.print(f"discarded {event_id}")
+        console().print(f"discarded {event_id}")

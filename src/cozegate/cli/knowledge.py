@@ -4,17 +4,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from cozegate.cli.display import when
+from cozegate.cli.display import console, table, when
 from cozegate.cli.server_api import URL, call, fail_on_error, no_server, server_client
-from cozegate.knowledge.passages import heading
+
+if TYPE_CHECKING:
+    import httpx
 
 app = typer.Typer(
     help="Knowledge: sync sources (Coze knowledge bases, folders, web pages) into the vector index; search it.\n\n"
@@ -22,7 +20,6 @@ app = typer.Typer(
     "in the tenants file.",
     no_args_is_help=True,
 )
-console = Console()
 TENANT = Annotated[str, typer.Option("--tenant", "-t", help="The tenant whose knowledge to use.")]
 
 
@@ -37,6 +34,8 @@ def sync(
     Only what changed is fetched and embedded; an interrupted sync resumes where it stopped. Exits 1 if a
     source failed, 3 if every source that did not run was busy with another sync.
     """
+    import httpx
+
     summaries: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     started: list[str] = []
@@ -64,8 +63,10 @@ def sync(
 def _follow(
     response: httpx.Response, summaries: list[dict[str, Any]], errors: list[dict[str, Any]], started: list[str]
 ) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console(), transient=False) as progress:
         tasks: dict[str, TaskID] = {}
         for line in response.iter_lines():
             if not line.strip():
@@ -88,9 +89,9 @@ def _summarise(summaries: list[dict[str, Any]]) -> None:
     for s in summaries:
         counts = ", ".join(f"{s[k]} {k}" for k in ("added", "updated", "deleted", "unchanged", "skipped"))
         chunks = f"{s['chunks_embedded']} chunks embedded, {s['chunks_reused']} reused"
-        console.print(f"[bold]{s['source']}[/bold]: {counts}; {chunks} ({s['seconds']:.1f} s)", highlight=False)
+        console().print(f"[bold]{s['source']}[/bold]: {counts}; {chunks} ({s['seconds']:.1f} s)", highlight=False)
         for reason in s.get("skip_reasons", []):
-            console.print(f"  skipped: {reason}", highlight=False, markup=False)
+            console().print(f"  skipped: {reason}", highlight=False, markup=False)
 
 
 @app.command()
@@ -106,6 +107,8 @@ def search(
     url: URL = None,
 ) -> None:
     """Search the tenant's knowledge and print the best passages with their score and origin."""
+    from cozegate.knowledge.passages import heading
+
     found = call(
         url, "GET", "/v1/knowledge/search", q=query, tenant=tenant, top_k=top_k, mode=mode, source=source or []
     )
@@ -113,27 +116,27 @@ def search(
         typer.echo(json.dumps(found, ensure_ascii=False, indent=2))
         return
     if not found["results"]:
-        console.print("no passage found (has the tenant's knowledge been synced? `cozegate knowledge sync`)")
+        console().print("no passage found (has the tenant's knowledge been synced? `cozegate knowledge sync`)")
     for rank, passage in enumerate(found["results"], start=1):
         where = heading(passage["title"], passage["section"])
-        console.print(
+        console().print(
             f"[bold]{rank}. {where}[/bold]  score {passage['score']:.3f}  ({passage['source']}: {passage['document']})",
             highlight=False,
         )
-        console.print(passage["text"], highlight=False, markup=False)
-        console.print()
+        console().print(passage["text"], highlight=False, markup=False)
+        console().print()
 
 
 @app.command()
 def status(tenant: TENANT = "default", url: URL = None) -> None:
     """Each source: documents indexed, last sync and its counts, a running or interrupted sync."""
     shown = call(url, "GET", f"/admin/knowledge/{tenant}")
-    table = Table("source", "kind", "documents", "last sync", "last counts", "now")
+    rows = table("source", "kind", "documents", "last sync", "last counts", "now")
     for s in shown["sources"]:
         last = s["last_summary"] or {}
         counts = ", ".join(
             f"{last[k]} {k}" for k in ("added", "updated", "deleted", "unchanged", "skipped") if last.get(k)
         )
         now = "syncing" if s["syncing"] else ("interrupted" if s["interrupted_at"] else "")
-        table.add_row(s["name"], s["kind"], str(s["documents"]), when(s["synced_at"]), counts or "-", now)
-    console.print(table)
+        rows.add_row(s["name"], s["kind"], str(s["documents"]), when(s["synced_at"]), counts or "-", now)
+    console().print(rows)

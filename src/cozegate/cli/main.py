@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from cozegate.cli import audit, bots, dlq, knowledge, plugins, privacy, webhook
-from cozegate.cli.logging_setup import setup_logging
 from cozegate.cli.operator import operator
 from cozegate.cli.sim import sim
-from cozegate.settings import Settings
 
 app = typer.Typer(
     help="cozegate: the integration gateway that puts Coze bots safely into production.\n\n"
@@ -47,11 +44,13 @@ def serve(
     `default` tenant whose secret is written to ./.cozegate/tenants.yaml.
     """
     from cozegate.cli.serve import ProcessesNeedSharedBackendsError, run_server
+    from cozegate.compliance.log_masking import masked_logging
+    from cozegate.settings import Settings
 
     chosen = {"host": host, "port": port, "server": server, "processes": processes}
     overrides = {k: v for k, v in chosen.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    setup_logging(settings)
+    masked_logging(settings)
     if settings.plugins:
         plugins.load_ready(settings.plugins)  # fail here, with the reason, rather than inside the server
     try:
@@ -64,10 +63,14 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the version this cozegate needs (run before a distributed roll-out)."""
+    import asyncio
+
+    from cozegate.compliance.log_masking import masked_logging
+    from cozegate.settings import Settings
     from cozegate.storage import create_engine, upgrade_to_head
 
     settings = Settings()
-    setup_logging(settings, "text")
+    masked_logging(settings, "text")
 
     async def run() -> None:
         engine = create_engine(settings)
@@ -83,7 +86,10 @@ def migrate() -> None:
 def main() -> None:
     try:
         app()
-    except ValidationError as exc:
+    except Exception as exc:
+        pydantic = sys.modules.get("pydantic")  # not imported: the error is not a settings error
+        if pydantic is None or not isinstance(exc, pydantic.ValidationError):
+            raise
         lines = [f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
         typer.echo("cozegate: invalid configuration (COZEGATE_* variables or .env):\n" + "\n".join(lines), err=True)
         raise SystemExit(2) from None

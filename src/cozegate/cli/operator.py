@@ -40,11 +40,11 @@ def operator(
     It connects with its service account inside a pod, else with the current kubeconfig context.
     Install the CRD first: kubectl apply -f deploy/crd/cozebot.yaml (see deploy/README.md).
     """
-    from cozegate.cli.logging_setup import setup_logging
+    from cozegate.compliance.log_masking import masked_logging
     from cozegate.operator.config import OperatorConfig
     from cozegate.operator.runner import run
     from cozegate.settings import Settings
 
-    setup_logging(Settings())
+    masked_logging(Settings())
     config = OperatorConfig(image=image, secret_name=secret_name)
     run(config, namespaces=namespace or (), standalone=standalone, liveness_endpoint=liveness)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
 
-from cozegate.inbox.loading import load_object
-from cozegate.plugins import Plugin
+if TYPE_CHECKING:
+    from cozegate.plugins import Plugin
 
 app = typer.Typer(
     help="Plugins (tools) Coze bots call over HTTP: serve them, export their OpenAPI and manifest for Coze.",
@@ -20,6 +19,9 @@ SPEC_HELP = "The plugin as `package.module:attribute` (the working directory is 
 
 
 def _load(spec: str) -> Plugin:
+    from cozegate.imports import load_object
+    from cozegate.plugins import Plugin
+
     try:
         return load_object(spec, Plugin)
     except (ImportError, ValueError, TypeError) as exc:
@@ -55,18 +57,18 @@ def serve(
     """
     import uvicorn
 
-    from cozegate.cli.logging_setup import setup_logging
-    from cozegate.plugins.standalone import PluginApp
+    from cozegate.compliance.log_masking import masked_logging
+    from cozegate.plugins.standalone import plugin_app
     from cozegate.settings import Settings
 
     plugins = load_ready(specs)
-    setup_logging(Settings())
+    masked_logging(Settings())
     for plugin in plugins:
         typer.echo(
             f"plugin {plugin.name}: http://{host}:{port}/plugins/{plugin.name}/ ({len(plugin.tools)} tools)", err=True
         )
     uvicorn.run(
-        PluginApp(plugins),
+        plugin_app(plugins),
         host=host,
         port=port,
         loop="uvloop",
@@ -100,6 +102,8 @@ def openapi(
     if format == "json":
         typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
     else:
+        import yaml
+
         typer.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)
 
 

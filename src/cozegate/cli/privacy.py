@@ -9,20 +9,17 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 
 from cozegate.cli.database import run_with_database
-from cozegate.compliance import AuditLog
-from cozegate.compliance.retention import purge_expired
-from cozegate.compliance.subject_rights import SubjectRights
-from cozegate.conversations.context import ContextStore
-from cozegate.conversations.context.cache import build_context_cache
-from cozegate.settings import Settings
-from cozegate.storage import Database, create_redis
-from cozegate.tenants import TenantRegistry
+
+if TYPE_CHECKING:
+    from cozegate.compliance.subject_rights import SubjectRights
+    from cozegate.conversations.context import ContextStore
+    from cozegate.settings import Settings
+    from cozegate.storage import Database
 
 app = typer.Typer(help="Subject rights (GDPR / PIPL): export or erase what is held about a user.", no_args_is_help=True)
 
@@ -32,6 +29,8 @@ USER = Annotated[str, typer.Option("--user", help="The user id as channels send 
 
 def _via_running_server(settings: Settings, path: str, payload: dict[str, str]) -> Any:
     """Embedded: a running server's in-process cache can only be cleared by that server, so ask it first."""
+    import httpx
+
     token = settings.resolved_admin_token()
     if not settings.is_sqlite or token is None:
         return None
@@ -52,6 +51,12 @@ def _via_running_server(settings: Settings, path: str, payload: dict[str, str]) 
 
 
 def _rights(db: Database, settings: Settings) -> tuple[SubjectRights, ContextStore]:
+    from cozegate.compliance import AuditLog
+    from cozegate.compliance.subject_rights import SubjectRights
+    from cozegate.conversations.context import ContextStore
+    from cozegate.conversations.context.cache import build_context_cache
+    from cozegate.storage import create_redis
+
     contexts = ContextStore(db, build_context_cache(settings, create_redis(settings)))
     key = settings.resolved_pseudonym_key(create=True)
     if key is None:
@@ -71,6 +76,8 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Write the JSON here instead of standard output.")] = None,
 ) -> None:
     """Everything held about the user, as JSON (audited, with a pseudonym of the user)."""
+    from cozegate.settings import Settings
+
     settings = Settings()
 
     async def work(db: Database) -> dict[str, object]:
@@ -95,6 +102,8 @@ def erase(
     """Remove or irreversibly blank everything held about the user; the audit log keeps a pseudonym."""
     if not yes:
         typer.confirm(f"Erase everything about user {user!r} of tenant {tenant!r}? This cannot be undone", abort=True)
+    from cozegate.settings import Settings
+
     settings = Settings()
 
     async def work(db: Database) -> dict[str, object]:
@@ -108,6 +117,10 @@ def erase(
 @app.command()
 def purge() -> None:
     """Apply every tenant's `retention_days` now (a running server does it every hour)."""
+    from cozegate.compliance.retention import purge_expired
+    from cozegate.settings import Settings
+    from cozegate.tenants import TenantRegistry
+
     settings = Settings()
     limits = TenantRegistry.from_file(settings.resolved_tenants_file).retention_days()
     if not limits:

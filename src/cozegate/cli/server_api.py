@@ -3,12 +3,14 @@ the admin token comes from the settings, ``COZEGATE_ADMIN_TOKEN`` or the embedde
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 
-from cozegate.settings import Settings
+if TYPE_CHECKING:
+    import httpx
+
+    from cozegate.settings import Settings
 
 URL = Annotated[str | None, typer.Option("--url", help="The server's base URL (default: this host's COZEGATE_PORT).")]
 
@@ -20,6 +22,10 @@ def default_server_url(settings: Settings) -> str:
 
 
 def server_client(url: str | None, timeout: float | None = 30.0) -> httpx.Client:
+    import httpx
+
+    from cozegate.settings import Settings
+
     settings = Settings()
     token = settings.resolved_admin_token()
     if token is None:
@@ -49,6 +55,8 @@ def fail_on_error(response: httpx.Response) -> None:
 
 
 def call(url: str | None, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+    import httpx
+
     with server_client(url) as client:
         try:
             response = client.request(method, path, json=body, params=params or None)

@@ -8,13 +8,10 @@ import shlex
 import time
 from typing import Annotated
 
-import httpx
 import typer
 
 from cozegate.cli.server_api import default_server_url
-from cozegate.ingress import sign_hub, sign_standard
-from cozegate.settings import Settings
-from cozegate.tenants import DEFAULT_TENANT, TenantRegistry
+from cozegate.tenants.names import DEFAULT_TENANT
 
 app = typer.Typer(
     help="Sign or send test webhooks with a tenant's secret (from the tenants file).", no_args_is_help=True
@@ -27,6 +24,10 @@ EXAMPLE = (
 
 
 def _signed_headers(tenant_name: str, body: bytes) -> dict[str, str]:
+    from cozegate.settings import Settings
+    from cozegate.tenants import TenantRegistry
+    from cozegate.webhooks.signatures import sign_hub, standard_headers
+
     settings = Settings()
     registry = TenantRegistry.from_file(settings.resolved_tenants_file)
     tenant = registry.ingress(tenant_name)
@@ -36,12 +37,7 @@ def _signed_headers(tenant_name: str, body: bytes) -> dict[str, str]:
     key = tenant.active_keys(now)[0]
     headers = {"content-type": "application/json"}
     if tenant.scheme == "standard":
-        msg_id = "msg_" + secrets.token_hex(8)
-        headers |= {
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(now),
-            "webhook-signature": sign_standard(key, msg_id, now, body),
-        }
+        headers |= standard_headers(key, "msg_" + secrets.token_hex(8), now, body)
     else:
         headers["x-hub-signature-256"] = sign_hub(key, body)
         if tenant.timestamp_header:
@@ -58,6 +54,8 @@ def sign(
     ] = None,
 ) -> None:
     """Print a ready-to-run signed curl command."""
+    from cozegate.settings import Settings
+
     url = url or default_server_url(Settings()) + "/coze/webhook"
     headers = _signed_headers(tenant, body.encode())
     parts = ["curl", "-sS", url] + [x for k, v in headers.items() for x in ("-H", f"{k}: {v}")] + ["-d", body]
@@ -77,6 +75,10 @@ def send(
 
     `cozegate webhook send "hello"` builds a message_create event with a fresh event id.
     """
+    import httpx
+
+    from cozegate.settings import Settings
+
     event_id = "evt-" + secrets.token_hex(6)
     if body is None:
         body = json.dumps(
@@ -111,6 +113,10 @@ def send(
 
 
 def _wait_for_answer(base: str, tenant: str, conversation_id: str, event_id: str, wait: float) -> str | None:
+    import httpx
+
+    from cozegate.settings import Settings
+
     token = Settings().resolved_admin_token()
     if token is None:
         typer.echo("set COZEGATE_ADMIN_TOKEN to read the answer back", err=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +15,9 @@ from cozegate.compliance.subject_rights import ERASED_PAYLOAD
 from cozegate.conversations.context.store import ContextStore
 from cozegate.storage import Database
 from cozegate.storage.schema import context_records, inbox_events, replies, transcript_messages
+from cozegate.tenants.live import LiveTenants
 
+log = logging.getLogger(__name__)
 DAY = 86_400.0
 
 
@@ -53,3 +57,27 @@ def _purge(conn: Connection, *, tenant: str, cutoff: float) -> dict[str, Any]:
         .values(status="discarded", payload=ERASED_PAYLOAD, last_error=None, attempt_log="[]", finished_at=time.time())
     ).rowcount
     return {"transcript_lines": lines, "replies": reply_count, "events": finished, "dead_letters": dead}
+
+
+class RetentionSchedule:
+    """Each tenant's ``retention_days`` applied now (``purge_now``, the admin API) or every interval
+    (``enforce``, a background loop of the server)."""
+
+    def __init__(self, db: Database, contexts: ContextStore, tenants: LiveTenants, interval_seconds: float) -> None:
+        self._db = db
+        self._contexts = contexts
+        self._tenants = tenants
+        self._interval = interval_seconds
+
+    async def purge_now(self) -> dict[str, dict[str, int]]:
+        return await purge_expired(self._db, self._contexts, self._tenants.current.retention_days())
+
+    async def enforce(self) -> None:
+        while True:
+            if self._tenants.current.retention_days():
+                try:
+                    removed = await self.purge_now()
+                    log.info("retention enforced", extra={"removed": removed})
+                except Exception:
+                    log.exception("retention purge failed; it runs again in %.0f s", self._interval)
+            await asyncio.sleep(self._interval)

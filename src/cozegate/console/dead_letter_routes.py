@@ -8,7 +8,6 @@ outcome message, not raised.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -18,10 +17,10 @@ from starlette.routing import Route
 from cozegate.console.guard import ACTOR, BadInputError, Guard, Handler, read_form
 from cozegate.console.rendering import Pages
 from cozegate.console.session import Flash, Session
-from cozegate.gateway.admin_auth import request_id_of
+from cozegate.http.request_context import request_id_of
 from cozegate.inbox import InboxStore, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetterNotFoundError, DeadLetters
-from cozegate.tenants import TenantRegistry
+from cozegate.tenants.live import LiveTenants
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -74,7 +73,7 @@ def dead_letter_routes(
     dead_letters: DeadLetters,
     store: InboxStore,
     workers: WorkerPool,
-    tenants: Callable[[], TenantRegistry],
+    tenants: LiveTenants,
 ) -> list[Route]:
     async def act(action: str, ids: list[int], request: Request) -> tuple[list[int], list[int]]:
         operation = dead_letters.replay if action == "replay" else dead_letters.discard
@@ -94,7 +93,7 @@ def dead_letter_routes(
     async def list_page(request: Request, session: Session) -> Response:
         q = request.query_params
         tenant = q.get("tenant") or None
-        if tenant is not None and tenant not in tenants().names():
+        if tenant is not None and tenant not in tenants.current.names():
             raise BadInputError(f"no tenant named {tenant[:64]!r} is configured")
         after_id = _positive_int(q.get("after_id"), "after_id", 0)
         limit = _positive_int(q.get("limit"), "limit", PAGE_SIZE)
@@ -115,7 +114,7 @@ def dead_letter_routes(
             active="dead-letters",
             items=items,
             tenant=tenant or "",
-            tenants=tenants().names(),
+            tenants=tenants.current.names(),
             next_url=next_url,
             first_url=first_url,
             here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),

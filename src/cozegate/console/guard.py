@@ -22,8 +22,8 @@ from starlette.responses import RedirectResponse, Response
 from cozegate.console.rendering import SECURITY_HEADERS, Pages
 from cozegate.console.revocations import RevokedSessions
 from cozegate.console.session import FLASH_COOKIE, SESSION_COOKIE, ConsoleSessions, Flash, Session
-from cozegate.gateway.admin_auth import request_id_of
-from cozegate.gateway.errors import error_response
+from cozegate.http.errors import error_response
+from cozegate.http.request_context import request_id_of
 
 log = logging.getLogger(__name__)
 

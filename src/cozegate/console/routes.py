@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import ceil
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import SecretStr
 from starlette.requests import Request
@@ -26,24 +27,25 @@ from cozegate.console.rendering import SECURITY_HEADERS, Pages
 from cozegate.console.revocations import RevokedSessions
 from cozegate.console.session import FLASH_COOKIE, SESSION_COOKIE, SESSION_SECONDS, ConsoleSessions, Session
 from cozegate.console.views import ConfigSource, bot_views, config_status, tenant_views
-from cozegate.gateway.admin_auth import request_id_of
-from cozegate.gateway.rate_limits import TokenBuckets
 from cozegate.health.incidents import IncidentStore
+from cozegate.http.request_context import request_id_of
 from cozegate.inbox import Inbox, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
 from cozegate.lifecycle import LifecycleManager
+from cozegate.rate_limits import TokenBuckets
 from cozegate.rollout import Exposures
 from cozegate.rollout.splits import rollout_splits
 from cozegate.settings import Settings
 from cozegate.storage import Database
-from cozegate.tenants import TenantRegistry
+from cozegate.tenants.live import LiveTenants
 
 STATIC_PACKAGE = ("cozegate.console", "static")
 
 
-class ConsoleComponents(Protocol):
-    """The parts of the running app the console reads (``app.Components`` has them; read per request,
-    so a reloaded tenants configuration shows at once)."""
+@dataclass(frozen=True)
+class ConsoleParts:
+    """The parts of the running gateway the console reads (tenants through the live handle, so a
+    reloaded configuration shows at once)."""
 
     settings: Settings
     db: Database
@@ -52,25 +54,25 @@ class ConsoleComponents(Protocol):
     dead_letters: DeadLetters
     audit: AuditLog
     lifecycle: LifecycleManager
-    tenants: TenantRegistry
+    tenants: LiveTenants
+    incidents: IncidentStore
+    exposures: Exposures
+    config: ConfigSource | None
+    login_attempts: TokenBuckets
+    admin_token: SecretStr | None
 
 
 LOGIN_RATE = 0.2  # sign-in attempts per second per client address (refill) ...
 LOGIN_BURST = 10.0  # ... and how many it may make at once
 
 
-def console_routes(
-    components: ConsoleComponents,
-    admin_token: SecretStr | None,
-    incidents: IncidentStore,
-    exposures: Exposures,
-    config: ConfigSource | None,
-    login_attempts: TokenBuckets,
-) -> list[BaseRoute]:
-    sessions = ConsoleSessions(admin_token)
+def console_routes(parts: ConsoleParts) -> list[BaseRoute]:
+    sessions = ConsoleSessions(parts.admin_token)
+    incidents, exposures, config = parts.incidents, parts.exposures, parts.config
+    login_attempts = parts.login_attempts
     pages = Pages()
-    guard = Guard(sessions, RevokedSessions(components.db), pages)
-    queries = ConsoleQueries(components.db)
+    guard = Guard(sessions, RevokedSessions(parts.db), pages)
+    queries = ConsoleQueries(parts.db)
 
     def login_form(request: Request, *, error: str | None = None, status_code: int = 200) -> Response:
         if not sessions.enabled:
@@ -104,11 +106,11 @@ def console_routes(
         presented = form.get("token", [""])[0]
         request_id = request_id_of(request)
         if not sessions.token_matches(presented):
-            await components.audit.record(
+            await parts.audit.record(
                 actor="console", action="console.login_refused", target=client, request_id=request_id
             )
             return login_form(request, error="That is not the admin token.", status_code=401)
-        await components.audit.record(
+        await parts.audit.record(
             actor="console:admin-token", action="console.login", target=client, request_id=request_id
         )
         response = RedirectResponse(safe_next(form.get("next", [""])[0]), 303, headers=SECURITY_HEADERS)
@@ -125,7 +127,7 @@ def console_routes(
 
     async def logout(request: Request, session: Session) -> Response:
         await guard.revoked.revoke(session.nonce, session.expires_at)  # a copied cookie opens nothing now
-        await components.audit.record(
+        await parts.audit.record(
             actor="console:admin-token", action="console.logout", request_id=request_id_of(request)
         )
         response = RedirectResponse("/console/login", 303, headers=SECURITY_HEADERS)
@@ -134,13 +136,13 @@ def console_routes(
         return response
 
     async def live_status() -> dict[str, Any]:
-        workers = components.workers
+        workers = parts.workers
         return {
-            "depth": await components.inbox.store.depth(),
+            "depth": await parts.inbox.store.depth(),
             "worker": {
                 "owner": workers.owner,
                 "in_flight": workers.in_flight,
-                "concurrency": components.settings.workers,
+                "concurrency": parts.settings.workers,
             },
         }
 
@@ -150,7 +152,7 @@ def console_routes(
             session,
             "overview.html",
             active="overview",
-            backend=components.db.dialect,
+            backend=parts.db.dialect,
             **await live_status(),
         )
 
@@ -164,7 +166,7 @@ def console_routes(
             session,
             "bots.html",
             active="bots",
-            bots=await bot_views(components.lifecycle, incidents),
+            bots=await bot_views(parts.lifecycle, incidents),
         )
 
     async def rollouts(request: Request, session: Session) -> Response:
@@ -173,7 +175,7 @@ def console_routes(
             session,
             "rollouts.html",
             active="rollouts",
-            rollouts=rollout_splits(components.tenants.rollouts(), exposures),
+            rollouts=rollout_splits(parts.tenants.current.rollouts(), exposures),
         )
 
     async def tenants(request: Request, session: Session) -> Response:
@@ -182,7 +184,7 @@ def console_routes(
             session,
             "tenants.html",
             active="tenants",
-            tenants=tenant_views(components.tenants),
+            tenants=tenant_views(parts.tenants.current),
             config=config_status(config),
         )
 
@@ -195,10 +197,10 @@ def console_routes(
         *dead_letter_routes(
             guard,
             pages,
-            components.dead_letters,
-            components.inbox.store,
-            components.workers,
-            lambda: components.tenants,
+            parts.dead_letters,
+            parts.inbox.store,
+            parts.workers,
+            parts.tenants,
         ),
         Route("/console/bots", guard.page(bots), methods=["GET"]),
         Route("/console/rollouts", guard.page(rollouts), methods=["GET"]),

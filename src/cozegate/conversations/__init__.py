@@ -1,2 +1,4 @@
-"""Conversation state: external ↔ Coze conversations, transcripts, the message pipeline, reply delivery,
-and (``context``) versioned contexts, profiles and dialog state machines."""
+"""Conversations with a tenant's bot: the one recipe for talking to it (``bot_conversation``, used by the
+webhook pipeline and the chat proxy), the ``message_create`` pipeline, reply delivery, what handlers may
+ask for (``handler_kit``), external ↔ Coze conversations and transcripts, and (``context``) versioned
+contexts, profiles and dialog state machines."""

@@ -1,48 +1,71 @@
-"""Delivery of bot replies to a tenant's reply URL, signed with Standard Webhooks.
+"""Bot replies to a tenant's reply URL: the reply as an outbox event, and its signed delivery.
 
-Each reply is its own inbox event (``cozegate.reply``), so delivery is retried with backoff and
-dead-lettered like any event. The ``webhook-id`` is stable per reply, so a receiver can drop the
-copy it may get if cozegate crashed between the receiver's 2xx and recording it.
+Each reply is its own inbox event (``cozegate.reply``, made by ``reply_event``), so delivery is
+retried with backoff and dead-lettered like any event. The ``webhook-id`` is stable per reply, so a
+receiver can drop the copy it may get if cozegate crashed between the receiver's 2xx and recording it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 
 import httpx
 
 from cozegate.conversations.store import ConversationStore
-from cozegate.inbox import Event, PermanentError
-from cozegate.ingress.signatures import sign_standard
-from cozegate.tenants import TenantRegistry
+from cozegate.inbox import INTERNAL_EVENT_PREFIX, Event, NewEvent, PermanentError
+from cozegate.observability.tracing import current_traceparent
+from cozegate.tenants.live import LiveTenants
+from cozegate.webhooks.signatures import standard_headers
+
+REPLY_EVENT = INTERNAL_EVENT_PREFIX + "reply"
 
 
 class ReplyDeliveryError(Exception):
     pass
 
 
+def reply_event(
+    source: Event, conversation_id: str | None, user_id: str | None, text: str, *, said: int | None = None
+) -> NewEvent:
+    """The outbox event that delivers ``text`` in reply to ``source``. Its key is derived from the source's:
+    ``reply:<key>`` for the bot's answer (the pipeline's), ``reply:<key>:<n>`` for a handler's n-th
+    ``say``, so an event handled again replies under the same keys (and is not delivered twice)."""
+    key = source.dedup_key if said is None else f"{source.dedup_key}:{said}"
+    body = {
+        "event_type": "bot_reply",
+        "event_id": f"reply-{key}",
+        "in_reply_to": source.dedup_key,
+        "conversation_id": conversation_id,
+        "user_id": user_id,
+        "message": {"role": "assistant", "content": text},
+    }
+    return NewEvent(
+        source.tenant,
+        f"reply:{key}",
+        REPLY_EVENT,
+        json.dumps(body, ensure_ascii=False),
+        source.request_id,
+        time.time(),
+        f"reply:{source.tenant}/{conversation_id}" if conversation_id else None,
+        current_traceparent(),
+    )
+
+
 class ReplyDelivery:
-    def __init__(
-        self, store: ConversationStore, tenants: Callable[[], TenantRegistry], http: httpx.AsyncClient
-    ) -> None:
+    def __init__(self, store: ConversationStore, tenants: LiveTenants, http: httpx.AsyncClient) -> None:
         self._store = store
         self._tenants = tenants
         self._http = http
 
     async def handle_reply(self, event: Event) -> None:
-        tenant = self._tenants().bot(event.tenant)
+        tenant = self._tenants.current.bot(event.tenant)
         if tenant is None or not tenant.reply_url or tenant.reply_key is None:
             raise PermanentError(f"tenant {event.tenant} has no reply_url any more")
         body = event.payload_text.encode()
-        now = int(time.time())
-        msg_id = event.dedup_key
         headers = {
             "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(now),
-            "webhook-signature": sign_standard(tenant.reply_key, msg_id, now, body),
+            **standard_headers(tenant.reply_key, event.dedup_key, int(time.time()), body),
             "x-request-id": event.request_id,
         }
         try:
@@ -54,4 +77,5 @@ class ReplyDelivery:
         if response.status_code >= 400:
             raise PermanentError(f"reply URL refused the reply with {response.status_code}")
         source = json.loads(event.payload_text).get("in_reply_to", "")
-        await self._store.mark_delivered(event.tenant, source)
+        if event.dedup_key == f"reply:{source}":  # the bot's answer (a handler's ``say`` has no reply row)
+            await self._store.mark_delivered(event.tenant, source)

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cozegate.inbox import InboxStore, NewEvent
 from cozegate.storage import Database
 from cozegate.storage.schema import coze_conversations, replies, transcript_messages
 
@@ -38,9 +37,8 @@ class Turn:
 
 
 class ConversationStore:
-    def __init__(self, db: Database, inbox_store: InboxStore) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._inbox = inbox_store
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._insert_conversation = insert(coze_conversations).on_conflict_do_nothing()
 
@@ -88,40 +86,39 @@ class ConversationStore:
         row = await self._db.read(lambda conn: conn.execute(stmt).first())
         return Reply(**{k: row._mapping[k] for k in Reply.__slots__}) if row else None
 
-    async def record_turn(self, turn: Turn, delivery: NewEvent | None) -> int:
-        """One transaction: both transcript lines, the reply, and (outbox) its delivery event."""
+    async def record_turn(self, turn: Turn) -> None:
+        """Both transcript lines and the reply, in a transaction of their own."""
+        await self._db.write(lambda conn: self.record_turn_in(conn, turn))
+
+    def record_turn_in(self, conn: Connection, turn: Turn) -> None:
+        """Both transcript lines and the reply, inside the caller's transaction (with the reply's outbox event)."""
         now = time.time()
-
-        def work(conn: Connection) -> int:
-            conn.execute(
-                transcript_messages.insert(),
-                [
-                    {
-                        "tenant": turn.tenant,
-                        "conversation_id": turn.conversation_id,
-                        "user_id": turn.user_id,
-                        "role": role,
-                        "content": content,
-                        "source_event": turn.source_event,
-                        "coze_chat_id": turn.coze_chat_id,
-                        "created_at": now,
-                    }
-                    for role, content in (("user", turn.question), ("assistant", turn.answer))
-                ],
+        conn.execute(
+            transcript_messages.insert(),
+            [
+                {
+                    "tenant": turn.tenant,
+                    "conversation_id": turn.conversation_id,
+                    "user_id": turn.user_id,
+                    "role": role,
+                    "content": content,
+                    "source_event": turn.source_event,
+                    "coze_chat_id": turn.coze_chat_id,
+                    "created_at": now,
+                }
+                for role, content in (("user", turn.question), ("assistant", turn.answer))
+            ],
+        )
+        conn.execute(
+            replies.insert().values(
+                tenant=turn.tenant,
+                source_event=turn.source_event,
+                conversation_id=turn.conversation_id,
+                text=turn.answer,
+                coze_chat_id=turn.coze_chat_id,
+                created_at=now,
             )
-            conn.execute(
-                replies.insert().values(
-                    tenant=turn.tenant,
-                    source_event=turn.source_event,
-                    conversation_id=turn.conversation_id,
-                    text=turn.answer,
-                    coze_chat_id=turn.coze_chat_id,
-                    created_at=now,
-                )
-            )
-            return len(self._inbox.insert_in(conn, [delivery])) if delivery is not None else 0
-
-        return await self._db.write(work)
+        )
 
     async def mark_delivered(self, tenant: str, source_event: str) -> None:
         stmt = (

@@ -1,9 +1,12 @@
 """One chat turn, start to finish: stream, run requested tools, resume after a broken stream.
 
-``run_chat`` returns the bot's answer text. Tool calls (``requires_action``) run against the given
-``ToolRunner`` and their outputs are submitted until the chat ends. If the stream breaks after Coze
-announced the chat, the chat is not started again (that would post the user's message twice):
-it is polled to its end and its messages are read instead.
+``stream_chat`` yields ``ChatStarted`` once Coze announces the chat, an ``AnswerDelta`` per piece of
+the answer as it arrives, and the whole ``ChatAnswer`` last; ``run_chat`` is the same turn without the
+pieces. Tool calls (``requires_action``) run against the given ``ToolRunner`` and their outputs are
+submitted until the chat ends. If the stream breaks after Coze announced the chat, the chat is not
+started again (that would post the user's message twice): with ``resume`` (the default) it is polled
+to its end and its messages are read instead; without, the break is raised (``StreamIncompleteError``
+or the ``CozeCallError``) for the caller to report.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +28,7 @@ ToolRunner = Callable[[str, dict[str, Any]], Awaitable[str]]
 log = logging.getLogger(__name__)
 
 _RUNNING = {ChatStatus.CREATED, ChatStatus.IN_PROGRESS}
+ANSWER_SEPARATOR = "\n\n"  # between the answer messages of one chat
 
 
 class ChatFailedError(Exception):
@@ -36,6 +40,25 @@ class ChatFailedError(Exception):
         self.code = code
 
 
+class StreamIncompleteError(Exception):
+    """The stream ended before Coze said how the chat ended (raised only without ``resume``)."""
+
+    def __init__(self, chat_id: str | None) -> None:
+        super().__init__("the answer stream ended before the chat completed")
+        self.chat_id = chat_id
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStarted:
+    chat_id: str
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDelta:
+    text: str
+
+
 @dataclass
 class ChatAnswer:
     conversation_id: str
@@ -45,21 +68,34 @@ class ChatAnswer:
     usage: dict[str, int] = field(default_factory=dict)
 
 
+ChatProgress = ChatStarted | AnswerDelta | ChatAnswer
+
+
 @dataclass
 class _Turn:
-    conversation_id: str
+    conversation_id: str | None
     chat: Chat | None = None
     answers: list[str] = field(default_factory=list)
+    streamed: list[str] = field(default_factory=list)  # every delta yielded so far
+    delta_message: str | None = None  # the answer message the last delta belonged to
 
-    def feed(self, event: ChatEvent) -> None:
+    def feed(self, event: ChatEvent) -> AnswerDelta | None:
         if event.chat is not None:
             self.chat = event.chat
-        if (
-            event.event == ChatEventType.CONVERSATION_MESSAGE_COMPLETED
-            and event.message is not None
-            and event.message.type == MessageType.ANSWER
-        ):
-            self.answers.append(event.message.content)
+            self.conversation_id = event.chat.conversation_id or self.conversation_id
+        message = event.message
+        if message is None or message.type != MessageType.ANSWER:
+            return None
+        if event.event == ChatEventType.CONVERSATION_MESSAGE_COMPLETED:
+            self.answers.append(message.content)
+        elif event.event == ChatEventType.CONVERSATION_MESSAGE_DELTA and message.content:
+            piece = message.content
+            if self.streamed and message.id != self.delta_message:
+                piece = ANSWER_SEPARATOR + piece  # a new answer message: the pieces add up to the answer
+            self.delta_message = message.id
+            self.streamed.append(piece)
+            return AnswerDelta(piece)
+        return None
 
 
 async def run_chat(
@@ -67,13 +103,43 @@ async def run_chat(
     *,
     bot_id: str,
     user_id: str,
-    conversation_id: str,
+    conversation_id: str | None,
     text: str,
     tools: ToolRunner | None = None,
     max_tool_rounds: int = 5,
     poll_interval: float = 0.5,
     poll_timeout: float = 120.0,
 ) -> ChatAnswer:
+    """The chat's answer (``conversation_id`` None: Coze makes a conversation for it)."""
+    async for progress in stream_chat(
+        client,
+        bot_id=bot_id,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        text=text,
+        tools=tools,
+        max_tool_rounds=max_tool_rounds,
+        poll_interval=poll_interval,
+        poll_timeout=poll_timeout,
+    ):
+        if isinstance(progress, ChatAnswer):
+            return progress
+    raise AssertionError("stream_chat ends with the answer or raises")  # pragma: no cover
+
+
+async def stream_chat(
+    client: CozeClient,
+    *,
+    bot_id: str,
+    user_id: str,
+    conversation_id: str | None,
+    text: str,
+    tools: ToolRunner | None = None,
+    resume: bool = True,
+    max_tool_rounds: int = 5,
+    poll_interval: float = 0.5,
+    poll_timeout: float = 120.0,
+) -> AsyncGenerator[ChatProgress, None]:
     turn = _Turn(conversation_id)
     events: AsyncIterator[ChatEvent] = client.chat_stream(
         bot_id=bot_id,
@@ -82,54 +148,67 @@ async def run_chat(
         messages=[Message.build_user_question_text(text)],
     )
     tool_calls = 0
+    announced = False
     for _ in range(max_tool_rounds + 1):
-        await _consume(client, events, turn, poll_interval, poll_timeout)
+        broken: CozeCallError | None = None
+        try:
+            async for event in events:
+                delta = turn.feed(event)
+                if not announced and turn.chat is not None and turn.conversation_id is not None:
+                    announced = True
+                    yield ChatStarted(turn.chat.id, turn.conversation_id)
+                if delta is not None:
+                    yield delta
+        except CozeCallError as exc:
+            if turn.chat is None:
+                raise
+            broken = exc
         chat = turn.chat
         if chat is None:
             raise CozeCallError("chat.stream", "the stream ended before Coze announced the chat", retryable=True)
+        if broken is not None or chat.status in _RUNNING:  # the chat runs on at Coze
+            if not resume:
+                if broken is not None:
+                    raise broken
+                raise StreamIncompleteError(chat.id)
+            log.info("chat stream broke; polling chat %s to its end", chat.id)
+            await _resume(client, turn, poll_interval, poll_timeout)
+            chat = turn.chat
+            assert chat is not None
         if chat.status == ChatStatus.REQUIRES_ACTION:
             outputs = await _run_tools(chat, tools)
             tool_calls += len(outputs)
+            assert turn.conversation_id is not None
             events = client.submit_tool_outputs_stream(
-                conversation_id=conversation_id, chat_id=chat.id, outputs=outputs
+                conversation_id=turn.conversation_id, chat_id=chat.id, outputs=outputs
             )
             continue
         if chat.status != ChatStatus.COMPLETED:
             error = chat.last_error
             raise ChatFailedError(chat.id, error.code if error else None, error.msg if error else str(chat.status))
+        answer = ANSWER_SEPARATOR.join(turn.answers)
+        streamed = "".join(turn.streamed)
+        if len(answer) > len(streamed) and answer.startswith(streamed):
+            yield AnswerDelta(answer[len(streamed) :])  # the rest of an answer read after a broken stream
         usage = chat.usage.model_dump() if chat.usage else {}
-        return ChatAnswer(conversation_id, chat.id, "\n\n".join(turn.answers), tool_calls, usage)
-    raise ChatFailedError(turn.chat.id if turn.chat else "?", None, f"more than {max_tool_rounds} tool rounds")
-
-
-async def _consume(
-    client: CozeClient, events: AsyncIterator[ChatEvent], turn: _Turn, poll_interval: float, poll_timeout: float
-) -> None:
-    try:
-        async for event in events:
-            turn.feed(event)
-    except CozeCallError:
-        if turn.chat is None:
-            raise
-        log.info("chat stream broke; polling chat %s to its end", turn.chat.id)
-        await _resume(client, turn, poll_interval, poll_timeout)
+        assert turn.conversation_id is not None
+        yield ChatAnswer(turn.conversation_id, chat.id, answer, tool_calls, usage)
         return
-    if turn.chat is not None and turn.chat.status in _RUNNING:
-        # the stream ended without a terminal event: the chat runs on at Coze
-        await _resume(client, turn, poll_interval, poll_timeout)
+    raise ChatFailedError(turn.chat.id if turn.chat else "?", None, f"more than {max_tool_rounds} tool rounds")
 
 
 async def _resume(client: CozeClient, turn: _Turn, poll_interval: float, poll_timeout: float) -> None:
     assert turn.chat is not None
-    chat_id = turn.chat.id
+    assert turn.conversation_id is not None
+    chat_id, conversation_id = turn.chat.id, turn.conversation_id
     async with asyncio.timeout(poll_timeout):
-        chat = await client.chat_retrieve(conversation_id=turn.conversation_id, chat_id=chat_id)
+        chat = await client.chat_retrieve(conversation_id=conversation_id, chat_id=chat_id)
         while chat.status in _RUNNING:
             await client.sleep(poll_interval)
-            chat = await client.chat_retrieve(conversation_id=turn.conversation_id, chat_id=chat_id)
+            chat = await client.chat_retrieve(conversation_id=conversation_id, chat_id=chat_id)
     turn.chat = chat
     if chat.status == ChatStatus.COMPLETED:
-        messages = await client.chat_messages(conversation_id=turn.conversation_id, chat_id=chat_id)
+        messages = await client.chat_messages(conversation_id=conversation_id, chat_id=chat_id)
         turn.answers = [m.content for m in messages if m.type == MessageType.ANSWER]
 
 

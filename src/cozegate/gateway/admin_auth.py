@@ -15,8 +15,9 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cozegate.gateway.errors import error_response
 from cozegate.gateway.jwt_auth import AuthError, JwtVerifier, Principal
+from cozegate.http.errors import error_response
+from cozegate.http.request_context import request_id_of
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,6 @@ class Authenticator:
         if principal.tenant is None and principal.workspace is not None:
             principal = dataclasses.replace(principal, tenant=self._tenant_of_workspace(principal.workspace))
         return principal
-
-
-def request_id_of(request: Request) -> str:
-    """The request id ``RequestIdMiddleware`` put on the scope."""
-    return str(request.scope.get("state", {}).get("request_id", ""))
 
 
 def tenant_allowed(principal: Principal, tenant: str) -> None:

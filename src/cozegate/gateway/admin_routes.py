@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cozegate.gateway.admin_auth import AdminHandler, Authenticator, Endpoint, admin_endpoint, request_id_of
+from cozegate.gateway.admin_auth import AdminHandler, Authenticator, Endpoint, admin_endpoint
+from cozegate.http.request_context import request_id_of
 from cozegate.inbox import Inbox, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
 

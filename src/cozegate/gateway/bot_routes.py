@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,9 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cozegate.compliance import AuditLog
-from cozegate.gateway.admin_auth import Authenticator, admin_endpoint, request_id_of
-from cozegate.gateway.errors import error_response, field_problem
+from cozegate.gateway.admin_auth import Authenticator, admin_endpoint
 from cozegate.health.incidents import IncidentStore
+from cozegate.http.errors import error_response, field_problem
+from cozegate.http.request_context import request_id_of
 from cozegate.lifecycle import (
     BotRecord,
     ConcurrentChangeError,
@@ -31,7 +31,7 @@ from cozegate.lifecycle import (
     Release,
 )
 from cozegate.lifecycle.model import API_CONNECTOR, DEFAULT_FALLBACK
-from cozegate.tenants import TenantRegistry
+from cozegate.tenants.live import LiveTenants
 from cozegate.tenants.model import TENANT_NAME_PATTERN
 
 BOT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -78,7 +78,7 @@ def bot_routes(
     incidents: IncidentStore,
     audit: AuditLog,
     auth: Authenticator,
-    tenants: Callable[[], TenantRegistry],
+    tenants: LiveTenants,
 ) -> list[Route]:
     def name_of(request: Request) -> str:
         name = str(request.path_params["name"])
@@ -133,7 +133,7 @@ def bot_routes(
     async def define(request: Request, actor: str) -> Response:
         name = name_of(request)
         body: BotDefinition = await _body(request, BotDefinition)
-        if tenants().bot(body.tenant) is None:
+        if tenants.current.bot(body.tenant) is None:
             raise _BadBody([{"field": "tenant", "problem": f"no tenant named {body.tenant!r} is configured"}])
         before = await manager.store.get(name)
         after = await manager.register(

@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cozegate.gateway.admin_auth import Authenticator, admin_endpoint, request_id_of
-from cozegate.gateway.errors import error_response
+from cozegate.gateway.admin_auth import Authenticator, admin_endpoint
+from cozegate.http.errors import error_response
+from cozegate.http.request_context import request_id_of
 from cozegate.tenants.database_source import InvalidConfigError, TenantsDatabaseSource
 from cozegate.tenants.reload import TenantsFileReloader
 

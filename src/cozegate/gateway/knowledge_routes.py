@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -27,14 +27,15 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cozegate.compliance import AuditLog
-from cozegate.gateway.admin_auth import Authenticator, admin_endpoint, request_id_of, tenant_allowed, user_endpoint
-from cozegate.gateway.errors import error_response, field_problem
+from cozegate.gateway.admin_auth import Authenticator, admin_endpoint, tenant_allowed, user_endpoint
 from cozegate.gateway.jwt_auth import Principal
+from cozegate.http.errors import error_response, field_problem
+from cozegate.http.request_context import request_id_of
 from cozegate.knowledge.passages import Passage
 from cozegate.knowledge.service import KnowledgeNotConfiguredError, KnowledgeService, KnowledgeUnavailableError
 from cozegate.knowledge.sync import SourceBusyError
 from cozegate.knowledge.vector_index import SearchFilter
-from cozegate.tenants import TenantRegistry
+from cozegate.tenants.live import LiveTenants
 from cozegate.tenants.model import SOURCE_NAME_PATTERN, TENANT_NAME_PATTERN
 
 ALL_SOURCES = "*"
@@ -159,7 +160,7 @@ def knowledge_routes(
     service: KnowledgeService,
     audit: AuditLog,
     auth: Authenticator,
-    tenants: Callable[[], TenantRegistry],
+    tenants: LiveTenants,
 ) -> list[Route]:
     async def search(request: Request, principal: Principal) -> Response:
         params = request.query_params
@@ -191,9 +192,9 @@ def knowledge_routes(
 
     async def status(request: Request, actor: str) -> Response:
         tenant = request.path_params["tenant"]
-        if tenant not in tenants().names():
+        if tenant not in tenants.current.names():
             raise LookupError(f"no tenant named {tenant!r}")
-        config = tenants().knowledge(tenant)
+        config = tenants.current.knowledge(tenant)
         statuses = {s.source: s for s in await service.statuses(tenant)}
         sources = []
         for source in config.sources if config is not None else []:
@@ -217,7 +218,7 @@ def knowledge_routes(
             body = SyncRequest.model_validate_json(await request.body() or b"{}")
         except ValidationError as exc:
             return _invalid(exc, request)
-        if tenant not in tenants().names():
+        if tenant not in tenants.current.names():
             raise LookupError(f"no tenant named {tenant!r}")
         if body.source is not None and not service.has_source(tenant, body.source):
             raise KnowledgeNotConfiguredError(f"tenant {tenant!r} has no knowledge source {body.source!r}")
@@ -273,7 +274,7 @@ def knowledge_routes(
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
             return _dify_error(403, 1001, "Invalid Authorization header format. Expected 'Bearer <api-key>' format.")
-        tenant = tenants().tenant_of_knowledge_key(presented.strip(), datetime.now(UTC))
+        tenant = tenants.current.tenant_of_knowledge_key(presented.strip(), datetime.now(UTC))
         if tenant is None:
             return _dify_error(403, 1002, "Authorization failed")
         try:

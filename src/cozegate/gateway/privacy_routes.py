@@ -10,8 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cozegate.compliance.subject_rights import PrivacyNotConfiguredError, SubjectRights
-from cozegate.gateway.admin_auth import AdminHandler, Authenticator, admin_endpoint, request_id_of
-from cozegate.gateway.errors import error_response
+from cozegate.gateway.admin_auth import AdminHandler, Authenticator, admin_endpoint
+from cozegate.http.errors import error_response
+from cozegate.http.request_context import request_id_of
 
 
 class SubjectRequest(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
 
 from starlette.requests import Request
@@ -12,12 +11,12 @@ from starlette.routing import Route
 from cozegate.gateway.admin_auth import Authenticator, admin_endpoint
 from cozegate.rollout import Exposures
 from cozegate.rollout.splits import rollout_splits
-from cozegate.tenants import TenantRegistry
+from cozegate.tenants.live import LiveTenants
 
 
-def rollout_routes(tenants: Callable[[], TenantRegistry], exposures: Exposures, auth: Authenticator) -> list[Route]:
+def rollout_routes(tenants: LiveTenants, exposures: Exposures, auth: Authenticator) -> list[Route]:
     async def rollouts(request: Request, actor: str) -> Response:
-        listed = [asdict(split) for split in rollout_splits(tenants().rollouts(), exposures)]
+        listed = [asdict(split) for split in rollout_splits(tenants.current.rollouts(), exposures)]
         return JSONResponse({"rollouts": listed, "exposures_scope": "this process (Prometheus sums replicas)"})
 
     return [Route("/admin/rollouts", admin_endpoint(rollouts, auth), methods=["GET"])]

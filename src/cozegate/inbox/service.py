@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from sqlalchemy import Connection
 
 from cozegate.inbox.batching import Batcher
 from cozegate.inbox.fast_dedup import FastDedup
@@ -14,6 +17,7 @@ from cozegate.inbox.store import Completion, InboxStore
 from cozegate.observability import metrics
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class InboxFullError(Exception):
@@ -112,11 +116,21 @@ class Inbox:
             log.warning("fast-path dedup could not record keys: %s", exc.__class__.__name__)
         return outcomes
 
-    def committed_elsewhere(self, accepted: int) -> None:
-        """Events were inserted inside another transaction (``InboxStore.insert_in``): count and wake."""
-        self._pending_depth += accepted
-        for listener in self._listeners:
-            listener()
+    async def commit(self, work: Callable[[Connection], T], outbox: Sequence[NewEvent] = ()) -> T:
+        """Run the caller's ``work`` and add ``outbox`` events in one transaction (both or neither); once it
+        has committed, the new events are counted and the workers woken. Events already stored (same
+        tenant and key) are not stored again."""
+
+        def unit(conn: Connection) -> tuple[T, int]:
+            result = work(conn)
+            return result, len(self.store.insert_in(conn, list(outbox))) if outbox else 0
+
+        result, accepted = await self.store.db.write(unit)
+        if accepted:
+            self._pending_depth += accepted
+            for listener in self._listeners:
+                listener()
+        return result
 
     async def refresh_depth(self) -> dict[str, int]:
         depth = await self.store.depth()

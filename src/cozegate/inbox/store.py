@@ -42,7 +42,7 @@ class Completion:
 
 class InboxStore:
     def __init__(self, db: Database) -> None:
-        self._db = db
+        self.db = db
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._insert = (
             insert(t)
@@ -65,7 +65,7 @@ class InboxStore:
         unique: dict[tuple[str, str], NewEvent] = {}
         for e in events:
             unique.setdefault((e.tenant, e.dedup_key), e)
-        inserted = await self._db.write(lambda conn: self.insert_in(conn, list(unique.values())))
+        inserted = await self.db.write(lambda conn: self.insert_in(conn, list(unique.values())))
         outcomes = []
         for e in events:
             key = (e.tenant, e.dedup_key)
@@ -78,7 +78,7 @@ class InboxStore:
 
     def insert_in(self, conn: Connection, events: list[NewEvent]) -> set[tuple[str, str]]:
         """Insert inside a caller's transaction (an outbox write beside other rows); returns the new keys."""
-        if self._db.is_sqlite:
+        if self.db.is_sqlite:
             return _insert_sqlite(conn, events)
         return self._insert_returning(conn, events)
 
@@ -112,7 +112,7 @@ class InboxStore:
         """
         params = {"now": now, "limit": limit, "owner": owner, "until": now + lease_seconds}
         stmt = self._claim.bindparams(**params)
-        rows = await self._db.write(lambda conn: conn.execute(stmt).all())
+        rows = await self.db.write(lambda conn: conn.execute(stmt).all())
         events = [
             Event(
                 id=r.id,
@@ -159,7 +159,7 @@ class InboxStore:
             bulk = {c.event_id for done in done_by_owner.values() for c in done}
             return [c.event_id in recorded if c.event_id in bulk else _finish(conn, c) for c in completions]
 
-        return await self._db.write(work)
+        return await self.db.write(work)
 
     async def release(self, event_ids: Sequence[int], owner: str, now: float) -> int:
         """Give leased events back unprocessed (shutdown); the attempt does not count."""
@@ -170,12 +170,12 @@ class InboxStore:
             .where(t.c.id.in_(event_ids), t.c.lease_owner == owner, t.c.status == Status.PROCESSING.value)
             .values(status=Status.PENDING.value, lease_owner=None, available_at=now, attempts=t.c.attempts - 1)
         )
-        return await self._db.write(lambda conn: conn.execute(stmt).rowcount)
+        return await self.db.write(lambda conn: conn.execute(stmt).rowcount)
 
     async def release_all_leases(self, now: float) -> int:
         """Embedded mode start: no other process can hold a lease, so every lease is an orphan."""
         stmt = update(t).where(t.c.status == Status.PROCESSING.value).values(available_at=now)
-        return await self._db.write(lambda conn: conn.execute(stmt).rowcount)
+        return await self.db.write(lambda conn: conn.execute(stmt).rowcount)
 
     # -- inspection and dead letters ------------------------------------------------------------
     async def depth(self) -> dict[str, int]:
@@ -184,11 +184,11 @@ class InboxStore:
             .where(t.c.status.in_((Status.PENDING.value, Status.PROCESSING.value, Status.DEAD.value)))
             .group_by(t.c.status)
         )
-        counts = await self._db.read(lambda conn: {row[0]: int(row[1]) for row in conn.execute(stmt)})
+        counts = await self.db.read(lambda conn: {row[0]: int(row[1]) for row in conn.execute(stmt)})
         return {s.value: counts.get(s.value, 0) for s in (Status.PENDING, Status.PROCESSING, Status.DEAD)}
 
     async def _one(self, stmt: Select[Any]) -> StoredEvent | None:
-        row = await self._db.read(lambda conn: conn.execute(stmt).first())
+        row = await self.db.read(lambda conn: conn.execute(stmt).first())
         return _stored(row) if row else None
 
     async def get(self, event_id: int) -> StoredEvent | None:
@@ -204,7 +204,7 @@ class InboxStore:
         if tenant is not None:
             conditions.append(t.c.tenant == tenant)
         stmt = select(t).where(and_(*conditions)).order_by(t.c.id).limit(limit)
-        return await self._db.read(lambda conn: [_stored(r) for r in conn.execute(stmt)])
+        return await self.db.read(lambda conn: [_stored(r) for r in conn.execute(stmt)])
 
     async def replay(self, event_id: int, now: float) -> bool:
         """A dead letter goes back to the queue with a fresh attempt budget; its history is kept."""
@@ -213,7 +213,7 @@ class InboxStore:
             .where(t.c.id == event_id, t.c.status == Status.DEAD.value)
             .values(status=Status.PENDING.value, attempts=0, available_at=now, finished_at=None)
         )
-        return await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1)
+        return await self.db.write(lambda conn: conn.execute(stmt).rowcount == 1)
 
     async def discard(self, event_id: int, now: float) -> bool:
         stmt = (
@@ -221,7 +221,7 @@ class InboxStore:
             .where(t.c.id == event_id, t.c.status == Status.DEAD.value)
             .values(status=Status.DISCARDED.value, finished_at=now)
         )
-        return await self._db.write(lambda conn: conn.execute(stmt).rowcount == 1)
+        return await self.db.write(lambda conn: conn.execute(stmt).rowcount == 1)
 
 
 _UNFINISHED = "status IN ('pending', 'processing')"  # the exact predicate of the partial indexes

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cozegate.gateway.bare_asgi import ClientGone, Receive, Refusal, Send, is_json_media_type, read_body, send_answer
-from cozegate.gateway.errors import error_bytes
-from cozegate.gateway.request_ids import request_id_from
+from cozegate.http.asgi import ClientGone, Receive, Refusal, Send, is_json_media_type, read_body, send_answer
+from cozegate.http.errors import error_bytes
+from cozegate.http.headers import RawHeaders
+from cozegate.http.request_ids import request_id_from
 from cozegate.inbox import (
     INTERNAL_EVENT_PREFIX,
     Inbox,
@@ -24,12 +25,13 @@ from cozegate.inbox import (
     StorageUnavailableError,
     SubmitOutcome,
 )
-from cozegate.ingress.envelope import EnvelopeError, dedup_key, parse_envelope
-from cozegate.ingress.headers import RawHeaders
-from cozegate.ingress.signatures import SignatureError, verify_hub, verify_standard
+from cozegate.ingress.dedup import dedup_key
 from cozegate.observability import metrics
 from cozegate.observability.tracing import current_traceparent
-from cozegate.tenants import DEFAULT_TENANT, TenantRegistry
+from cozegate.tenants import DEFAULT_TENANT
+from cozegate.tenants.live import LiveTenants
+from cozegate.webhooks.envelope import EnvelopeError, parse_envelope
+from cozegate.webhooks.signatures import SignatureError, verify_hub, verify_standard
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +44,10 @@ _DUPLICATE = b'{"status":"duplicate"}'
 Scope = dict[str, Any]
 
 
-def is_webhook_path(path: str) -> bool:
-    return path == SEED_PATH or path.startswith(WEBHOOKS_PREFIX)
-
-
 class WebhookEndpoint:
     def __init__(
         self,
-        tenants: Callable[[], TenantRegistry],
+        tenants: LiveTenants,
         inbox: Inbox,
         *,
         max_body_bytes: int,
@@ -81,7 +79,7 @@ class WebhookEndpoint:
     async def _handle(self, scope: Scope, receive: Receive, headers: RawHeaders, request_id: str) -> tuple[int, bytes]:
         path: str = scope["path"]
         tenant_name = DEFAULT_TENANT if path == SEED_PATH else path[len(WEBHOOKS_PREFIX) :]
-        tenant = self._tenants().ingress(tenant_name) if "/" not in tenant_name else None
+        tenant = self._tenants.current.ingress(tenant_name) if "/" not in tenant_name else None
         self._counters.received(tenant.name if tenant else "unknown").inc()
         if scope["method"] != "POST":
             raise Refusal(405, "method_not_allowed", "webhooks are delivered with POST", headers=[(b"allow", b"POST")])

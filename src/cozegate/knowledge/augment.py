@@ -7,11 +7,10 @@ fails the message: it goes to Coze as written, and a warning is logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from cozegate.knowledge.passages import Passage, heading
 from cozegate.knowledge.service import KnowledgeService
-from cozegate.tenants import TenantRegistry
+from cozegate.tenants.live import LiveTenants
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +25,13 @@ def render(passages: list[Passage], question: str) -> str:
 
 
 class KnowledgeAugmenter:
-    def __init__(self, service: KnowledgeService, tenants: Callable[[], TenantRegistry]) -> None:
+    def __init__(self, service: KnowledgeService, tenants: LiveTenants) -> None:
         self._service = service
         self._tenants = tenants
 
     async def __call__(self, tenant: str, query: str, outbound: str) -> str:
         """``outbound`` (the text for Coze) with passages found for ``query`` (the user's own words)."""
-        config = self._tenants().knowledge(tenant)
+        config = self._tenants.current.knowledge(tenant)
         if config is None or config.augment is None or not config.sources:
             return outbound
         policy = config.augment

@@ -34,7 +34,7 @@ from cozegate.knowledge.sync import ChunkSettings, KnowledgeSync, SourceBusyErro
 from cozegate.knowledge.vector_index import EVERYTHING, RequestedMode, SearchFilter, VectorIndex
 from cozegate.settings import Settings
 from cozegate.storage import Database
-from cozegate.tenants import TenantRegistry
+from cozegate.tenants.live import LiveTenants
 from cozegate.tenants.model import CozeKnowledgeSource, FolderKnowledgeSource, KnowledgeSource
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class KnowledgeService:
         self,
         settings: Settings,
         db: Database,
-        tenants: Callable[[], TenantRegistry],
+        tenants: LiveTenants,
         coze_for: Callable[[str], CozeClient],
         embedder: Embedder | None = None,
     ) -> None:
@@ -107,7 +107,7 @@ class KnowledgeService:
             return self._index, self._embedder
 
     def sources(self, tenant: str, name: str | None = None) -> list[KnowledgeSource]:
-        config = self._tenants().knowledge(tenant)
+        config = self._tenants.current.knowledge(tenant)
         if config is None or not config.sources:
             raise KnowledgeNotConfiguredError(f"tenant {tenant!r} has no knowledge sources configured")
         if name is None:
@@ -119,7 +119,7 @@ class KnowledgeService:
         return chosen
 
     def has_source(self, tenant: str, name: str) -> bool:
-        config = self._tenants().knowledge(tenant)
+        config = self._tenants.current.knowledge(tenant)
         return config is not None and any(source.name == name for source in config.sources)
 
     def reader(self, tenant: str, source: KnowledgeSource) -> SourceReader:
@@ -218,7 +218,7 @@ class KnowledgeService:
     async def poll_once(self, interval: float) -> int:
         """One round of the poller; the number of sources it synced."""
         synced = 0
-        for tenant, config in self._tenants().knowledge_tenants().items():
+        for tenant, config in self._tenants.current.knowledge_tenants().items():
             if not config.sources:
                 continue
             statuses = {status.source: status for status in await self.catalog.statuses(tenant, time.time())}
@@ -244,7 +244,7 @@ class KnowledgeService:
         """
         configured = {
             (tenant, source.name)
-            for tenant, config in self._tenants().knowledge_tenants().items()
+            for tenant, config in self._tenants.current.knowledge_tenants().items()
             for source in config.sources
         }
         removed = sorted((await self.catalog.known_sources()) - configured)

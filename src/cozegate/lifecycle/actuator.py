@@ -46,6 +46,10 @@ class CozeActuator:
         for connector in release.connectors:
             await client.unpublish_bot(release.coze_bot_id, connector, reason="withdrawn by cozegate")
 
+    def scale_with(self, scaler: Scaler) -> None:
+        """Scale through ``scaler`` from now on (the operator's feature attaches the cluster's)."""
+        self._scaler = scaler
+
     async def scale(self, bot: BotRecord, replicas: int, *, wait: bool = True) -> None:
         if self._scaler is not None:
             await self._scaler(bot, replicas, wait=wait)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote_to_bytes
 
-from cozegate.ingress.headers import RawHeaders
+from cozegate.http.headers import RawHeaders
 
 Location = Literal["header", "query"]
 

@@ -19,7 +19,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from cozegate.gateway.bare_asgi import (
+from cozegate.http.asgi import (
     ClientGone,
     Header,
     Receive,
@@ -29,9 +29,9 @@ from cozegate.gateway.bare_asgi import (
     read_body,
     send_answer,
 )
-from cozegate.gateway.errors import error_bytes, field_problem
-from cozegate.gateway.request_ids import request_id_from
-from cozegate.ingress.headers import RawHeaders
+from cozegate.http.errors import error_bytes, field_problem
+from cozegate.http.headers import RawHeaders
+from cozegate.http.request_ids import request_id_from
 from cozegate.observability.logging import request_id_var
 from cozegate.plugins.auth import CredentialsInvalidError, CredentialsMissingError, TokenAuth, TokenSourceError
 from cozegate.plugins.context import ToolContext
@@ -46,10 +46,6 @@ COOPERATIVE_GRACE_SECONDS = 0.25  # a sync tool taking a ToolContext may stop it
 _DESCRIPTIONS = {"openapi.json", "openapi.yaml", "manifest.json"}
 
 Scope = dict[str, Any]
-
-
-def is_plugin_path(path: str) -> bool:
-    return path.startswith(PLUGINS_PREFIX)
 
 
 class _Answer(Refusal):

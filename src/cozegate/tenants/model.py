@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_val
 from cozegate.rollout.model import Rollout
 
 TENANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-DEFAULT_TENANT = "default"
 
 
 class SecretRef(BaseModel):

@@ -16,7 +16,6 @@ import yaml
 
 from cozegate.rollout.model import Rollout
 from cozegate.tenants.model import (
-    DEFAULT_TENANT,
     ChatLimits,
     DedupKeySource,
     KnowledgeConfig,
@@ -25,6 +24,7 @@ from cozegate.tenants.model import (
     TenantsFile,
     decode_standard_secret,
 )
+from cozegate.tenants.names import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)

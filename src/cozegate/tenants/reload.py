@@ -1,7 +1,7 @@
 """Hot reload of the tenants file: a valid change is swapped in whole; an invalid one is refused, the
 last good configuration stays active, and the reason is logged, counted and shown at ``/admin/config``.
 
-Each request reads the registry once (``components.tenants``), and a reload replaces that reference
+Each request reads the registry once (``LiveTenants.current``), and a reload replaces that reference
 in one assignment, so no request ever sees half of a change. Every applied version is audited.
 """
 

@@ -1,12 +1,14 @@
-"""ASGI middleware for framework routes: sets the request id context and echoes ``x-request-id``."""
+"""Request ids on framework routes: ``RequestIdMiddleware`` sets the request id context and echoes
+``x-request-id``; ``request_id_of`` reads it back in an endpoint."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cozegate.gateway.request_ids import REQUEST_ID_HEADER, request_id_from
+from cozegate.http.request_ids import REQUEST_ID_HEADER, request_id_from
 from cozegate.observability.logging import request_id_var
 
 
@@ -34,3 +36,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+def request_id_of(request: Request) -> str:
+    """The request id ``RequestIdMiddleware`` put on the scope."""
+    return str(request.scope.get("state", {}).get("request_id", ""))

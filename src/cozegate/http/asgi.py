@@ -1,4 +1,5 @@
-"""What the bare ASGI hot paths (webhook ack, plugin call) share: refusals, body reading, JSON answers.
+"""What the bare ASGI hot paths (webhook ack, plugin call, platform channels) share: refusals, body reading,
+JSON answers.
 
 They skip the framework on purpose (these paths are benchmarked), so the little they need is here once.
 """

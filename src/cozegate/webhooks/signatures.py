@@ -36,6 +36,15 @@ def sign_standard(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+def standard_headers(key: bytes, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers of a delivery of ``body`` signed with ``key``."""
+    return {
+        STANDARD_ID: msg_id,
+        STANDARD_TIMESTAMP: str(timestamp),
+        STANDARD_SIGNATURE: sign_standard(key, msg_id, timestamp, body),
+    }
+
+
 def sign_hub(key: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 

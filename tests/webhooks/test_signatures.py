@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
-from cozegate.ingress.signatures import SignatureError, sign_hub, sign_standard, verify_hub, verify_standard
 from cozegate.tenants.model import decode_standard_secret
+from cozegate.webhooks.signatures import SignatureError, sign_hub, sign_standard, verify_hub, verify_standard
 
 NOW = 1_790_000_000
 WINDOW = 300

@@ -1,4 +1,4 @@
-"""Logging of the CLI's processes, from the settings: format, level and PII masking of every line."""
+"""Logging of cozegate's processes with personal data masked in every line (and error report)."""
 
 from __future__ import annotations
 
@@ -20,5 +20,8 @@ def log_masker(settings: Settings) -> Masker | None:
     return PiiMasker(mode=MaskMode(settings.pii_mask_mode), salt=salt)
 
 
-def setup_logging(settings: Settings, fmt: str | None = None, mask: Masker | None = None) -> None:
-    configure_logging(settings.log_level, fmt or settings.log_format, mask=mask or log_masker(settings))
+def masked_logging(settings: Settings, fmt: str | None = None) -> Masker | None:
+    """Configure the root logger from the settings (format, level, masking); returns the masker in use."""
+    mask = log_masker(settings)
+    configure_logging(settings.log_level, fmt or settings.log_format, mask=mask)
+    return mask

@@ -1,16 +1,10 @@
-"""The webhook event envelope (as in the seed) and dedup-key extraction."""
+"""The webhook event envelope: ``event_type``, ``event_id``, ``conversation_id``, ``user_id``, ``message``."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
-
-from cozegate.tenants import DedupKeySource
-
-MAX_KEY_CHARS = 255
 
 
 class Message(BaseModel):
@@ -61,26 +55,3 @@ def parse_envelope(body: bytes) -> tuple[EventEnvelope, str]:
         details = [{"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]} for err in errors]
         fields = ", ".join(d["field"] for d in details)
         raise EnvelopeError(422, "invalid_event", f"fields with wrong type or value: {fields}", details) from None
-
-
-def dedup_key(source: DedupKeySource, envelope: EventEnvelope, text: str, headers: Mapping[str, str]) -> str:
-    """The idempotency key of an event, from the body path or header the tenant configured."""
-    value: Any
-    if source.source == "header":
-        value = headers.get(source.header)
-        where = f"header {source.header}"
-    elif source.path == "event_id":
-        value = envelope.event_id
-        where = "body field event_id"
-    else:
-        value = json.loads(text)  # only senders with a custom key path pay for a second parse
-        for part in source.path.split("."):
-            value = value.get(part) if isinstance(value, Mapping) else None
-        where = f"body field {source.path}"
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-    if value is None or value == "":
-        raise EnvelopeError(400, "missing_event_id", f"the event id ({where}) is missing: it is needed for dedup")
-    if not isinstance(value, str) or len(value) > MAX_KEY_CHARS:
-        raise EnvelopeError(400, "invalid_event_id", f"the event id ({where}) must be a string of 1-255 chars")
-    return value

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cozegate.gateway.rate_limits import ChatRateLimiter, MemoryTokenBuckets, RateLimitedError, RedisTokenBuckets
+from cozegate.rate_limits import ChatRateLimiter, MemoryTokenBuckets, RateLimitedError, RedisTokenBuckets
 from tests.conftest import REDIS_URL, Backend
 
 
@@ -89,7 +89,7 @@ async def test_replicas_share_one_redis_bucket(backend: Backend) -> None:
 
 
 async def test_memory_buckets_forget_the_least_recently_used_keys() -> None:
-    from cozegate.gateway.rate_limits import MemoryTokenBuckets
+    from cozegate.rate_limits import MemoryTokenBuckets
 
     buckets = MemoryTokenBuckets(clock=lambda: 0.0, max_keys=2)
     assert await buckets.take([("a", 1.0, 1.0)]) == (-1, 0.0)

@@ -1,29 +1,16 @@
-"""Token buckets for the chat proxy: per tenant and per user; in-process embedded, Redis when configured
-(one bucket shared by every replica, refilled by Redis's own clock). A request takes a token from
-the user's and the tenant's bucket together or from neither, so a refusal costs nothing."""
+"""Token buckets: in-process when embedded, in Redis when configured (one bucket shared by every replica,
+refilled by Redis's own clock). ``take`` takes a token from every named bucket or from none, so a
+refusal costs nothing."""
 
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from cachetools import LRUCache
-
-
-class TenantLimits(Protocol):
-    @property
-    def tenant_rate(self) -> float | None: ...
-    @property
-    def tenant_burst(self) -> float | None: ...
-    @property
-    def user_rate(self) -> float | None: ...
-    @property
-    def user_burst(self) -> float | None: ...
-
 
 Bucket = tuple[str, float, float]  # key, rate (tokens per second), burst
 
@@ -94,29 +81,6 @@ class RedisTokenBuckets:
         return int(short), float(wait)
 
 
-class RateLimitedError(Exception):
-    def __init__(self, scope: str, retry_after: float) -> None:
-        super().__init__(f"too many chat requests for this {scope}; retry in {retry_after:.1f} s")
-        self.scope = scope
-        self.retry_after_seconds = max(1, math.ceil(retry_after))
-
-
-class ChatRateLimiter:
-    def __init__(
-        self, buckets: TokenBuckets, *, tenant_rate: float, tenant_burst: float, user_rate: float, user_burst: float
-    ) -> None:
-        self._buckets = buckets
-        self._tenant = (tenant_rate, tenant_burst)
-        self._user = (user_rate, user_burst)
-
-    async def check(self, tenant: str, user: str, limits: TenantLimits | None = None) -> None:
-        """Take a token of the user's and of the tenant's bucket (the tenant's own limits where it has them)."""
-        user_rate, user_burst = self._user
-        tenant_rate, tenant_burst = self._tenant
-        if limits is not None:
-            user_rate, user_burst = limits.user_rate or user_rate, limits.user_burst or user_burst
-            tenant_rate, tenant_burst = limits.tenant_rate or tenant_rate, limits.tenant_burst or tenant_burst
-        buckets = [(f"u\x1f{tenant}\x1f{user}", user_rate, user_burst), (f"t\x1f{tenant}", tenant_rate, tenant_burst)]
-        short, wait = await self._buckets.take(buckets)  # both or neither: a refusal costs no token
-        if short >= 0:
-            raise RateLimitedError(("user", "tenant")[short], wait)
+def build_token_buckets(redis: aioredis.Redis | None, prefix: str) -> TokenBuckets:
+    """Redis buckets when the process has Redis (every replica shares them), in-process ones otherwise."""
+    return RedisTokenBuckets(redis, prefix) if redis is not None else MemoryTokenBuckets()

@@ -1,0 +1,205 @@
+"""One recipe for talking to a tenant's bot, shared by the webhook pipeline and the chat proxy.
+
+    line = talk.line(tenant)                  # the tenant and the client of its Coze account
+    answer = await talk.ask(line, question)   # or: async for progress in talk.stream(line, question)
+
+In between, always in this order: the bot that answers this user (the rollout variant, sticky), its
+health route (another bot, or the fallback reply while its circuit is open, without calling Coze),
+the Coze conversation that carries the external one (mapped, made on first use, or made by Coze with
+the chat when there is none yet), the user's words as they may leave for Coze (the tenant's PII
+policy, then its knowledge passages), and the chat itself (streamed, tools run, a broken stream
+resumed or reported). What is recorded afterwards is the caller's: the pipeline stores the turn and
+its reply in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+
+from cozegate.compliance.pii import MaskMode, PiiMasker
+from cozegate.conversations.store import ConversationStore
+from cozegate.coze import AnswerDelta, ChatAnswer, ChatStarted, CozeClient, ToolRunner, stream_chat
+from cozegate.coze.clients import CozeClients
+from cozegate.health.routing import HealthRouting
+from cozegate.observability.log_context import bind_log_fields
+from cozegate.rollout import Exposures, assign
+from cozegate.tenants.live import LiveTenants
+from cozegate.tenants.registry import TenantBot
+
+log = logging.getLogger(__name__)
+
+# (tenant, the user's words, the text for Coze) -> the text for Coze, e.g. with knowledge passages
+Augment = Callable[[str, str, str], Awaitable[str]]
+
+
+class UnknownTenantError(LookupError):
+    code = "unknown_tenant"
+
+
+class TenantMisconfiguredError(Exception):
+    """The tenant's configuration cannot reach Coze (a base URL that is not Coze's, say)."""
+
+    code = "tenant_misconfigured"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLine:
+    """A tenant's line to Coze: its settings as they are now, and the client of its account."""
+
+    tenant: TenantBot
+    client: CozeClient
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    user_id: str  # who asks: Coze's user id and the rollout key
+    text: str  # their words, as written
+    conversation: str | None  # the external conversation; None: a new one, which Coze makes with the chat
+    owner: str | None = None  # recorded as the conversation's user (None: none recorded)
+    private: bool = False  # a conversation recorded for another user is not found (the chat proxy)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    bot_id: str
+    chat_id: str | None  # None when the fallback answered
+    conversation: str | None  # the external conversation id (a new one's is Coze's)
+    fallback: bool = False
+
+
+BotProgress = ChatStarted | AnswerDelta | Answer
+
+
+class BotConversations:
+    def __init__(
+        self,
+        store: ConversationStore,
+        clients: CozeClients,
+        tenants: LiveTenants,
+        exposures: Exposures,
+        routing: HealthRouting,
+        *,
+        augment: Augment | None = None,
+        tools: ToolRunner | None = None,
+    ) -> None:
+        self._store = store
+        self._clients = clients
+        self._tenants = tenants
+        self._exposures = exposures
+        self._routing = routing
+        self._augment = augment
+        self._tools = tools
+
+    def line(self, tenant_name: str) -> TenantLine:
+        tenant = self._tenants.current.bot(tenant_name)
+        if tenant is None:
+            raise UnknownTenantError(f"no tenant named {tenant_name!r}")
+        try:
+            return TenantLine(tenant, self._clients.for_tenant(tenant))
+        except PermissionError as exc:
+            raise TenantMisconfiguredError(str(exc)) from None
+
+    async def ask(self, line: TenantLine, question: Question) -> Answer:
+        async with contextlib.aclosing(self.stream(line, question, resume=True)) as progress:
+            async for step in progress:
+                if isinstance(step, Answer):
+                    return step
+        raise AssertionError("stream ends with the answer or raises")  # pragma: no cover
+
+    async def stream(
+        self, line: TenantLine, question: Question, *, resume: bool = True
+    ) -> AsyncGenerator[BotProgress, None]:
+        """``ChatStarted``, ``AnswerDelta`` pieces, then the ``Answer`` (a fallback: one piece and the answer).
+        Without ``resume`` a broken stream is raised instead of polled to its end."""
+        tenant = line.tenant
+        bot_id, fallback = self._routing.route(tenant.name, bot_for(tenant, question.user_id, self._exposures))
+        bind_log_fields(bot=bot_id)
+        if fallback is not None:  # the bot's circuit is open (health incident): its polite reply, Coze is not called
+            yield AnswerDelta(fallback)
+            yield Answer(fallback, bot_id, None, question.conversation, fallback=True)
+            return
+        coze_conversation = await self._conversation(line, bot_id, question)
+        text = outbound_text(question.text, tenant.mask_pii_to_coze)
+        if self._augment is not None:
+            text = await self._augment(tenant.name, question.text, text)
+        external = question.conversation
+        remember: asyncio.Task[str] | None = None
+        chat = stream_chat(
+            line.client,
+            bot_id=bot_id,
+            user_id=question.user_id,
+            conversation_id=coze_conversation,
+            text=text,
+            tools=self._tools,
+            resume=resume,
+        )
+        try:
+            async with contextlib.aclosing(chat) as steps:
+                async for step in steps:
+                    if isinstance(step, ChatStarted):
+                        if external is None:  # Coze made the conversation with the chat: its id is the external one
+                            external = step.conversation_id
+                            remember = asyncio.create_task(  # off the stream's path
+                                self._store.remember_conversation(
+                                    tenant.name, external, external, bot_id, question.owner
+                                )
+                            )
+                        yield ChatStarted(step.chat_id, external)
+                    elif isinstance(step, AnswerDelta):
+                        yield step
+                    else:
+                        if remember is not None:  # stored before the answer: the next message finds it
+                            await asyncio.shield(remember)
+                        yield _answer(step, bot_id, external)
+        finally:
+            if remember is not None:
+                await _settled(remember)
+
+    async def _conversation(self, line: TenantLine, bot_id: str, question: Question) -> str | None:
+        """The Coze conversation carrying ``question.conversation`` (made, once, on first use)."""
+        if question.conversation is None:
+            return None
+        tenant = line.tenant.name
+        mapped = await self._store.mapping(tenant, question.conversation)
+        if mapped is not None:
+            coze_id, owner = mapped
+            if question.private and owner != question.owner:
+                raise LookupError(f"no conversation {question.conversation!r} of yours")  # not even its existence
+            return coze_id
+        created = await line.client.create_conversation(bot_id=bot_id)
+        return await self._store.remember_conversation(
+            tenant, question.conversation, created.id, bot_id, question.owner
+        )
+
+
+async def _settled(remember: asyncio.Task[str]) -> None:
+    """Wait for a mapping write even when the stream was cut (a cancelled caller leaves it running)."""
+    with contextlib.suppress(BaseException):
+        await asyncio.shield(remember)
+    if remember.done() and not remember.cancelled() and remember.exception() is not None:
+        log.warning("the conversation mapping was not stored: %s", remember.exception())
+
+
+def _answer(chat: ChatAnswer, bot_id: str, conversation: str | None) -> Answer:
+    return Answer(chat.text, bot_id, chat.chat_id, conversation)
+
+
+def bot_for(tenant: TenantBot, user_id: str, exposures: Exposures) -> str:
+    """The tenant's bot, or the user's variant of its rollout (sticky: same user, same variant)."""
+    if tenant.rollout is None:
+        if tenant.bot_id is None:
+            raise LookupError(f"tenant {tenant.name} has no bot_id (or rollout) configured")
+        return tenant.bot_id
+    variant = assign(tenant.rollout, user_id)
+    exposures.count(tenant.name, tenant.rollout.experiment, variant.name)
+    return variant.bot_id
+
+
+def outbound_text(text: str, mask_mode: str | None) -> str:
+    """The user's text as it may leave for Coze under the tenant's policy."""
+    return PiiMasker(mode=MaskMode(mask_mode)).mask(text) if mask_mode else text

@@ -1,0 +1,127 @@
+"""Features put together: one route table, and start and stop order as data (features start in the
+order given and stop in reverse; background loops start after the last start and are cancelled and
+awaited before the first stop).
+
+A feature whose start fails stops the ones already started (in reverse) before the error goes on, so
+a half-started gateway releases what it took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cozegate.http.request_context import RequestIdMiddleware
+from cozegate.kernel.feature import BackgroundTask, Feature
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunState:
+    """Whether the gateway takes work: true between the last start and the first stop (``/readyz``)."""
+
+    accepting: bool = False
+
+
+@dataclass
+class Assembly:
+    features: Sequence[Feature]
+    state: RunState = field(default_factory=RunState)
+    on_ready: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        names = [feature.name for feature in self.features]
+        doubled = sorted({name for name in names if names.count(name) > 1})
+        if doubled:
+            raise ValueError(f"features named twice: {doubled}")
+
+    @property
+    def start_order(self) -> list[str]:
+        return [feature.name for feature in self.features if feature.start is not None]
+
+    @property
+    def stop_order(self) -> list[str]:
+        return [feature.name for feature in reversed(self.features) if feature.stop is not None]
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        started: list[Feature] = []
+        tasks: list[tuple[BackgroundTask, asyncio.Task[None]]] = []
+        try:
+            for feature in self.features:
+                started.append(feature)
+                if feature.start is not None:
+                    await feature.start()
+            for feature in self.features:
+                for task in feature.tasks:
+                    tasks.append((task, asyncio.create_task(task.run(), name=task.name)))
+            if self.on_ready is not None:
+                self.on_ready()
+            self.state.accepting = True
+            yield
+        finally:
+            self.state.accepting = False
+            await _cancel_all(tasks)
+            for feature in reversed(started):
+                if feature.stop is None:
+                    continue
+                try:
+                    await feature.stop()
+                except Exception:  # the others still stop: nothing is left holding a connection
+                    log.exception("stopping %s failed", feature.name)
+
+
+async def _cancel_all(tasks: list[tuple[BackgroundTask, asyncio.Task[None]]]) -> None:
+    for task, _ in tasks:
+        if task.interrupt is not None:
+            task.interrupt()
+    for _, running in tasks:
+        running.cancel()
+    outcomes = await asyncio.gather(*(running for _, running in tasks), return_exceptions=True)
+    for (task, _), outcome in zip(tasks, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            log.error("background task %s had failed: %r", task.name, outcome)
+
+
+class AssembledApp:
+    """One ASGI app from an assembly: one route table, the lifespan running the assembly.
+
+    The table holds every feature's hot routes first (bare ASGI endpoints, nothing in between), then
+    one mount of the framework routes (a Starlette app behind the request-id middleware). ``wrap``
+    puts ASGI middleware around the whole (metrics, tracing).
+    """
+
+    def __init__(self, assembly: Assembly, *, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
+        self.assembly = assembly
+        features = assembly.features
+        framework = Starlette(
+            routes=[route for feature in features for route in feature.routes],
+            middleware=[Middleware(RequestIdMiddleware)],
+        )
+        self.router = Router(
+            routes=[*(route for feature in features for route in feature.hot_routes), Mount("", app=framework)],
+            lifespan=self._lifespan,
+        )
+        self._entry: ASGIApp = wrap(self.router) if wrap is not None else self.router
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """The route table, in matching order (the framework's routes inside its mount)."""
+        return list(self.router.routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _: object) -> AsyncIterator[None]:
+        async with self.assembly.running():
+            yield
