@@ -43,13 +43,13 @@ log = logging.getLogger(__name__)
 
 # In start order; each may use the parts of those before it.
 FEATURES: tuple[Callable[[Kernel], Feature], ...] = (
+    plugins_feature,  # checked ready before anything acts on Coze
     lifecycle_feature,
     scaling_feature,
     health_feature,
     knowledge_feature,
     conversations_feature,
     compliance_feature,
-    plugins_feature,
     ingress_feature,
     gateway_feature,
     console_feature,
@@ -72,6 +72,7 @@ class CozegateApp(AssembledApp):
                 "backend": self.kernel.db.dialect,
                 "redis": self.kernel.redis is not None,
                 "handlers": self.kernel.handlers.event_types(),
+                "plugins": self.kernel.settings.plugins,
                 "features": [feature.name for feature in self.assembly.features],
             },
         )

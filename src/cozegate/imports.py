@@ -49,6 +49,6 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
         return value
 
     def __dir__() -> list[str]:
-        return sorted(exports)
+        return sorted(set(exports) | set(importlib.import_module(package).__dict__))
 
     return __getattr__, __dir__

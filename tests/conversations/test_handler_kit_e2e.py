@@ -27,13 +27,14 @@ def test_hooks_compose_with_the_pipeline_and_handlers_say_through_the_outbox(
         body = json.dumps({"event_type": "ticket_created", "event_id": "tkt-1", "conversation_id": "c-kit"}).encode()
         r = httpx.post(server.url + "/coze/webhook", content=body, headers=standard_headers(backend.secret, body))
         assert r.status_code == 200, r.text
-        wait_for(lambda: len(receiver.snapshot()) == 4)
+        wait_for(lambda: len(receiver.snapshot()) == 5)
         said = {reply.webhook_id: reply.body["message"]["content"] for reply in receiver.snapshot()}
         assert said == {
             "reply:evt-1": "echo: hello",  # the built-in pipeline still answered
             "reply:evt-2": "echo: again",
-            "reply:tkt-1:1": "ticket tkt-1 opened; Echo will answer",
-            "reply:tkt-1:2": "messages so far: 2",  # the before hook ran once per message
+            "say:1:tkt-1": "hello",  # said by a before hook
+            "say:2:tkt-1": "ticket tkt-1 opened; Echo will answer",
+            "say:3:tkt-1": "messages so far: 2",  # the message_create hook ran once per message
         }
         assert [r for r in simulator.requests() if r.get("endpoint") == "bots.retrieve"]
     finally:

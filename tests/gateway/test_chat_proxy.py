@@ -135,6 +135,29 @@ def test_a_client_that_disconnects_cancels_the_chat_at_coze(backend: Backend, ke
         assert server.stop(), server.logs()
 
 
+def test_a_disconnect_in_a_continued_conversation_cancels_that_chat_at_coze(
+    backend: Backend, key: SigningKey, sim: SimServer
+) -> None:
+    server = start(backend, key, sim, bot="bot-drip")
+    try:
+        url = server.url + "/v1/chat"
+        first = {"message": "hi", "conversation_id": "my-conv-1", "stream": False}
+        assert httpx.post(url, json=first, headers=user(key), timeout=30).status_code == 200
+        sim.clear_requests()
+        words = " ".join(f"w{i}" for i in range(60))
+        again = {"message": words, "conversation_id": "my-conv-1"}
+        with httpx.stream("POST", url, json=again, headers=user(key), timeout=30) as r:
+            for line in r.iter_lines():
+                if line.startswith("event: delta"):
+                    break
+        [cancel] = wait_for(lambda: sim.requests("chat.cancel"), timeout=10)
+        [chat] = [r for r in sim.requests() if r["endpoint"] in ("chat.create", "chat.stream")]
+        # the Coze conversation that carries "my-conv-1", not the client's own id
+        assert cancel["body"]["conversation_id"] == chat["query"]["conversation_id"] != "my-conv-1"
+    finally:
+        assert server.stop(), server.logs()
+
+
 def test_a_tenant_with_its_own_coze_account_and_limits(backend: Backend, key: SigningKey, sim: SimServer) -> None:
     backend.extra_tenants = {
         "acme": {
@@ -177,6 +200,9 @@ def test_a_stream_that_ends_early_says_so_and_cancels_nothing(
         assert relayed[-1][1]["code"] == "stream_incomplete"
         time.sleep(0.3)  # a cancel would have been sent right away
         assert sim.requests("chat.cancel") == []
+        sim.add_fault(kind="stream_cut", endpoint="chat.create", after_events=0, abort=False, count=1)
+        r = httpx.post(server.url + "/v1/chat", json={"message": "a b c"}, headers=user(key), timeout=30)
+        assert events(r)[-1][1]["code"] == "stream_incomplete"  # before Coze even announced the chat
     finally:
         sim.clear_faults()
         assert server.stop(), server.logs()

@@ -142,3 +142,82 @@ def test_types_with_only_hooks_have_no_handler() -> None:
 
     assert handlers.event_types() == []
     assert handlers.metric_label("audit") == "other"
+
+
+async def test_every_function_of_one_event_gets_the_same_given_value() -> None:
+    made: list[object] = []
+    seen: list[object] = []
+
+    class Counter:
+        def provider(self, name: str, annotation: Any) -> Provider | None:
+            return self.make if name == "say" else None
+
+        def make(self, event: Event) -> object:
+            made.append(object())
+            return made[-1]
+
+        def offers(self) -> list[str]:
+            return ["say"]
+
+    handlers = EventHandlers()
+
+    @handlers.before("ticket")
+    async def hello(event: Event, say: object) -> None:
+        seen.append(say)
+
+    @handlers.on("ticket")
+    async def handle(event: Event, say: object) -> None:
+        seen.append(say)
+
+    handlers.bind(Counter())
+    await run(handlers, "ticket")
+    await run(handlers, "ticket")
+    assert len(made) == 2  # one per event...
+    assert seen == [made[0], made[0], made[1], made[1]]  # ...shared by every function of its chain
+
+
+async def test_old_style_handlers_still_work() -> None:
+    seen: list[str] = []
+    handlers = EventHandlers()
+
+    @handlers.on("a")
+    async def named_otherwise(evt) -> None:  # type: ignore[no-untyped-def]
+        seen.append(f"a {evt.event_type}")
+
+    @handlers.on("b")
+    async def positional_only(e: Event, /) -> None:
+        seen.append(f"b {e.event_type}")
+
+    @handlers.on("c")
+    async def with_extras(event: Event, *args: object, **kwargs: object) -> None:
+        seen.append(f"c {event.event_type}")
+
+    handlers.bind(Kit())
+    for kind in ("a", "b", "c"):
+        await run(handlers, kind)
+    assert seen == ["a a", "b b", "c c"]
+
+
+async def test_hooks_alone_wrap_the_catch_all() -> None:
+    calls: list[str] = []
+    handlers = EventHandlers()
+
+    @handlers.on("*")
+    async def anything(event: Event) -> None:
+        calls.append(f"catch-all {event.event_type}")
+
+    @handlers.after("ticket")
+    async def count(event: Event) -> None:
+        calls.append("after")
+
+    await run(handlers, "ticket")
+    await run(handlers, "other")
+    assert calls == ["catch-all ticket", "after", "catch-all other"]
+
+
+def test_an_annotation_the_module_cannot_see_does_not_hide_the_others() -> None:
+    from tests.support import kit_handlers_types
+
+    handlers = EventHandlers()
+    handlers.on("x")(kit_handlers_types.handler)
+    handlers.bind(Kit())  # `kit: Kit` resolved although another parameter's annotation names a hidden type

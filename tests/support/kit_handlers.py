@@ -24,6 +24,11 @@ async def count_messages(event: Event, envelope: EventEnvelope, contexts: Contex
     await contexts.update(event.tenant, "conversation", envelope.conversation_id, one_more)
 
 
+@handlers.before("ticket_created")
+async def greet(say: Say) -> None:
+    await say("hello")  # the hook and the handler share one `say`: their replies are numbered together
+
+
 @handlers.on("ticket_created")
 async def ticket(event: Event, say: Say, coze: CozeClient, contexts: ContextStore, envelope: EventEnvelope) -> None:
     bot = await coze.retrieve_bot("bot-echo")

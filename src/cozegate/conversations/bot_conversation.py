@@ -37,7 +37,11 @@ Augment = Callable[[str, str, str], Awaitable[str]]
 
 
 class UnknownTenantError(LookupError):
-    code = "unknown_tenant"
+    pass
+
+
+class NoBotError(LookupError):
+    """The tenant has no ``bot_id`` (and no rollout) configured."""
 
 
 class TenantMisconfiguredError(Exception):
@@ -72,7 +76,16 @@ class Answer:
     fallback: bool = False
 
 
-BotProgress = ChatStarted | AnswerDelta | Answer
+@dataclass(frozen=True, slots=True)
+class Started:
+    """Coze announced the chat: its id, the external conversation, and the Coze conversation that carries it."""
+
+    chat_id: str
+    conversation: str
+    coze_conversation: str
+
+
+BotProgress = Started | AnswerDelta | Answer
 
 
 class BotConversations:
@@ -114,7 +127,7 @@ class BotConversations:
     async def stream(
         self, line: TenantLine, question: Question, *, resume: bool = True
     ) -> AsyncGenerator[BotProgress, None]:
-        """``ChatStarted``, ``AnswerDelta`` pieces, then the ``Answer`` (a fallback: one piece and the answer).
+        """``Started``, ``AnswerDelta`` pieces, then the ``Answer`` (a fallback: one piece and the answer).
         Without ``resume`` a broken stream is raised instead of polled to its end."""
         tenant = line.tenant
         bot_id, fallback = self._routing.route(tenant.name, bot_for(tenant, question.user_id, self._exposures))
@@ -149,12 +162,16 @@ class BotConversations:
                                     tenant.name, external, external, bot_id, question.owner
                                 )
                             )
-                        yield ChatStarted(step.chat_id, external)
+                        yield Started(step.chat_id, external, step.conversation_id)
                     elif isinstance(step, AnswerDelta):
                         yield step
                     else:
                         if remember is not None:  # stored before the answer: the next message finds it
-                            await asyncio.shield(remember)
+                            try:
+                                await asyncio.shield(remember)
+                            except Exception as exc:
+                                log.warning("the conversation mapping was not stored: %s", exc)
+                            remember = None
                         yield _answer(step, bot_id, external)
         finally:
             if remember is not None:
@@ -178,7 +195,8 @@ class BotConversations:
 
 
 async def _settled(remember: asyncio.Task[str]) -> None:
-    """Wait for a mapping write even when the stream was cut (a cancelled caller leaves it running)."""
+    """Wait for a mapping write, also when the stream was cut (a cancelled caller leaves it running); a
+    failed write is logged, and the answer goes on (the next message starts a new conversation)."""
     with contextlib.suppress(BaseException):
         await asyncio.shield(remember)
     if remember.done() and not remember.cancelled() and remember.exception() is not None:
@@ -193,7 +211,7 @@ def bot_for(tenant: TenantBot, user_id: str, exposures: Exposures) -> str:
     """The tenant's bot, or the user's variant of its rollout (sticky: same user, same variant)."""
     if tenant.rollout is None:
         if tenant.bot_id is None:
-            raise LookupError(f"tenant {tenant.name} has no bot_id (or rollout) configured")
+            raise NoBotError(f"tenant {tenant.name} has no bot_id (or rollout) configured")
         return tenant.bot_id
     variant = assign(tenant.rollout, user_id)
     exposures.count(tenant.name, tenant.rollout.experiment, variant.name)

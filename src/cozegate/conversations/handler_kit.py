@@ -3,7 +3,7 @@
 =================  =====================================================================================
 ``say``            ``await say("text")``: a reply to the event's sender through the outbox (durable,
                    retried with backoff, signed with Standard Webhooks, dead-lettered like any event);
-                   the n-th call's webhook-id is ``reply:<event key>:<n>``, the same if the event is
+                   the n-th call's webhook-id is ``say:<n>:<event key>``, the same if the event is
                    handled again, so a retried handler does not reply twice
 ``coze``           the ``CozeClient`` of the tenant's Coze account
 ``contexts``       the ``ContextStore`` (versioned conversation contexts and user profiles)
@@ -15,6 +15,7 @@ subclass           (``subject`` = the event's ``user_id``)
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -55,23 +56,33 @@ class HandlerKit:
         self._tenants = tenants
         self._coze = coze
         self._contexts = contexts
+        self._flows: dict[type[DialogFlow], Provider] = {}
 
     def offers(self) -> list[str]:
         return ["say", "coze", "contexts", "envelope", "a DialogFlow subclass"]
 
     def provider(self, name: str, annotation: Any) -> Provider | None:
-        if annotation is Say or name in ("say", "reply"):
-            return lambda event: Say(self._inbox, self._tenants, event)
+        """By type first, then by name; the same provider for the same thing (one ``Say`` per event)."""
+        if annotation is Say or name == "say":
+            return self._say
         if annotation is CozeClient or name == "coze":
-            return lambda event: self._coze.for_tenant(self._tenants.current.bot(event.tenant))
+            return self._coze_client
         if annotation is ContextStore or name == "contexts":
-            return lambda event: self._contexts
+            return self._context_store
         if annotation is EventEnvelope or name == "envelope":
             return _envelope
         if inspect.isclass(annotation) and issubclass(annotation, DialogFlow):
-            flow: type[DialogFlow] = annotation
-            return lambda event: self._flow(flow, event)
+            return self._flows.setdefault(annotation, functools.partial(self._flow, annotation))
         return None
+
+    def _say(self, event: Event) -> Say:
+        return Say(self._inbox, self._tenants, event)
+
+    def _coze_client(self, event: Event) -> CozeClient:
+        return self._coze.for_tenant(self._tenants.current.bot(event.tenant))
+
+    def _context_store(self, event: Event) -> ContextStore:
+        return self._contexts
 
     def _flow(self, flow: type[DialogFlow], event: Event) -> DialogFlow:
         envelope = _envelope(event)

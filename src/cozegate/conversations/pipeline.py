@@ -13,8 +13,10 @@ import logging
 
 from cozegate.conversations.bot_conversation import (
     BotConversations,
+    NoBotError,
     Question,
     TenantMisconfiguredError,
+    UnknownTenantError,
 )
 from cozegate.conversations.replies import reply_event
 from cozegate.conversations.store import ConversationStore, Turn
@@ -52,7 +54,7 @@ class MessagePipeline:
         )
         try:
             answer = await self._talk.ask(self._talk.line(event.tenant), question)
-        except (TenantMisconfiguredError, LookupError) as exc:
+        except (TenantMisconfiguredError, NoBotError, UnknownTenantError) as exc:
             raise PermanentError(str(exc)) from None
         except CozeCallError as exc:
             if not exc.retryable:

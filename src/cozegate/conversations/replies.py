@@ -28,13 +28,17 @@ class ReplyDeliveryError(Exception):
 def reply_event(
     source: Event, conversation_id: str | None, user_id: str | None, text: str, *, said: int | None = None
 ) -> NewEvent:
-    """The outbox event that delivers ``text`` in reply to ``source``. Its key is derived from the source's:
-    ``reply:<key>`` for the bot's answer (the pipeline's), ``reply:<key>:<n>`` for a handler's n-th
-    ``say``, so an event handled again replies under the same keys (and is not delivered twice)."""
-    key = source.dedup_key if said is None else f"{source.dedup_key}:{said}"
+    """The outbox event that delivers ``text`` in reply to ``source``. Its key (the receiver's webhook-id)
+    is derived from the source's: ``reply:<key>`` for the bot's answer (the pipeline's), ``say:<n>:<key>``
+    for a handler's n-th ``say``; an event handled again replies under the same keys, so nothing is
+    delivered twice, and the two forms never meet."""
+    if said is None:
+        key, event_id = f"reply:{source.dedup_key}", f"reply-{source.dedup_key}"
+    else:
+        key, event_id = f"say:{said}:{source.dedup_key}", f"say-{said}-{source.dedup_key}"
     body = {
         "event_type": "bot_reply",
-        "event_id": f"reply-{key}",
+        "event_id": event_id,
         "in_reply_to": source.dedup_key,
         "conversation_id": conversation_id,
         "user_id": user_id,
@@ -42,7 +46,7 @@ def reply_event(
     }
     return NewEvent(
         source.tenant,
-        f"reply:{key}",
+        key,
         REPLY_EVENT,
         json.dumps(body, ensure_ascii=False),
         source.request_id,

@@ -42,12 +42,6 @@ class ConversationStore:
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._insert_conversation = insert(coze_conversations).on_conflict_do_nothing()
 
-    async def coze_conversation(self, tenant: str, external_id: str) -> str | None:
-        stmt = select(coze_conversations.c.coze_conversation_id).where(
-            coze_conversations.c.tenant == tenant, coze_conversations.c.external_id == external_id
-        )
-        return await self._db.read(lambda conn: conn.execute(stmt).scalar())
-
     async def mapping(self, tenant: str, external_id: str) -> tuple[str, str | None] | None:
         """The Coze conversation of an external one and the user it belongs to (if recorded), if mapped."""
         c = coze_conversations.c

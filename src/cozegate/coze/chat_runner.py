@@ -165,6 +165,8 @@ async def stream_chat(
             broken = exc
         chat = turn.chat
         if chat is None:
+            if not resume:
+                raise StreamIncompleteError(None)
             raise CozeCallError("chat.stream", "the stream ended before Coze announced the chat", retryable=True)
         if broken is not None or chat.status in _RUNNING:  # the chat runs on at Coze
             if not resume:

@@ -27,10 +27,11 @@ from cozegate.conversations.bot_conversation import (
     Answer,
     BotConversations,
     Question,
+    Started,
     TenantLine,
     TenantMisconfiguredError,
 )
-from cozegate.coze import AnswerDelta, ChatFailedError, ChatStarted, CozeCallError, CozeClient, StreamIncompleteError
+from cozegate.coze import AnswerDelta, ChatFailedError, CozeCallError, CozeClient, StreamIncompleteError
 from cozegate.gateway.admin_auth import Authenticator, tenant_allowed, user_endpoint
 from cozegate.gateway.jwt_auth import Principal
 from cozegate.http.errors import error_response
@@ -118,16 +119,16 @@ async def _relay(talk: BotConversations, line: TenantLine, question: Question) -
     """The chat as server-sent events. Errors before the chat starts are raised (the endpoint answers
     them); after it, they end the stream with an ``error`` event."""
     chat_id: str | None = None
-    conversation: str | None = None
+    coze_conversation: str | None = None
     finished = False
     started = False
     try:
         async with contextlib.aclosing(talk.stream(line, question, resume=False)) as steps:
             try:
                 async for step in steps:
-                    if isinstance(step, ChatStarted):
-                        chat_id, conversation, started = step.chat_id, step.conversation_id, True
-                        yield _sse("chat", {"chat_id": chat_id, "conversation_id": conversation})
+                    if isinstance(step, Started):
+                        chat_id, coze_conversation, started = step.chat_id, step.coze_conversation, True
+                        yield _sse("chat", {"chat_id": chat_id, "conversation_id": step.conversation})
                     elif isinstance(step, AnswerDelta):
                         started = True
                         yield _sse("delta", {"content": step.text})
@@ -147,8 +148,8 @@ async def _relay(talk: BotConversations, line: TenantLine, question: Question) -
                 finished = True
                 yield _sse("error", {"code": "chat_failed", "message": "the chat failed", "chat_id": chat_id})
     finally:
-        if not finished and chat_id is not None and conversation is not None:  # the client went away mid-stream
-            asyncio.get_running_loop().create_task(_cancel(line.client, conversation, chat_id))
+        if not finished and chat_id is not None and coze_conversation is not None:  # the client went away
+            asyncio.get_running_loop().create_task(_cancel(line.client, coze_conversation, chat_id))
 
 
 async def _cancel(coze: CozeClient, conversation_id: str, chat_id: str) -> None:

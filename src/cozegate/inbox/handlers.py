@@ -45,7 +45,10 @@ class PermanentError(Exception):
 
 
 class Injector(Protocol):
-    """What a running gateway can hand a handler beyond the event: a provider per parameter, or None."""
+    """What a running gateway can hand a handler beyond the event: a provider per parameter, or None.
+
+    Parameters that ask for the same thing get the same (equal) provider, which is called once per
+    event: the hooks and the handler of one event share its value (one ``say`` counts every reply)."""
 
     def provider(self, name: str, annotation: Any) -> Provider | None: ...
 
@@ -176,68 +179,89 @@ class EventHandlers:
         return sorted(event_type for event_type, slot in self._slots.items() if slot.has_handler)
 
     def _compile(self, event_type: str, slot: _Slot) -> Handler:
-        core = self._call(slot.handler) if slot.handler is not None else slot.builtin
-        befores = [self._call(f) for f in slot.before]
-        afters = [self._call(f) for f in slot.after]
-        run: Handler = core if core is not None else _nothing
+        core: _Step
+        if slot.handler is not None:
+            core = self._step(slot.handler)
+        elif slot.builtin is not None:
+            core = _plain(slot.builtin)
+        else:  # hooks only: around the catch-all's handler, if there is one
+            catch_all = self._slots.get(ANY_EVENT) if event_type != ANY_EVENT else None
+            if catch_all is not None and catch_all.handler is not None:
+                core = self._step(catch_all.handler)
+            elif catch_all is not None and catch_all.builtin is not None:
+                core = _plain(catch_all.builtin)
+            else:
+                core = _nothing
+        befores = [self._step(f) for f in slot.before]
+        afters = [self._step(f) for f in slot.after]
+        run = core
         for hook in reversed(slot.around):
-            run = self._wrap(hook, run)
+            run = self._around(hook, run)
 
-        if not befores and not afters:
-            return run
-
-        async def chain(event: Event) -> None:
+        async def handle(event: Event) -> None:
+            given: dict[Provider, Any] = {}  # one value per provider for the event: every hook gets the same `say`
             for before in befores:
-                await before(event)
-            await run(event)
+                await before(event, given, None)
+            await run(event, given, None)
             for after in afters:
-                await after(event)
+                await after(event, given, None)
 
-        return chain
+        return handle
 
-    def _wrap(self, hook: UserFunction, inner: Handler) -> Handler:
-        call = self._call(hook, call_next=True)
+    def _around(self, hook: UserFunction, inner: _Step) -> _Step:
+        call = self._step(hook, call_next=True)
 
-        async def wrapped(event: Event) -> None:
+        async def wrapped(event: Event, given: dict[Provider, Any], _: Next | None) -> None:
             async def call_next() -> None:
-                await inner(event)
+                await inner(event, given, None)
 
-            await call(event, call_next)
+            await call(event, given, call_next)
 
         return wrapped
 
-    def _call(self, func: UserFunction, *, call_next: bool = False) -> Callable[..., Awaitable[None]]:
-        """``func`` as a function of the event (and ``call_next``), its other parameters provided."""
-        providers = self._providers(func, call_next=call_next)
-        if list(providers) == ["event"] and not call_next:
-            return func
+    def _step(self, func: UserFunction, *, call_next: bool = False) -> _Step:
+        """``func`` as a step of the chain: its parameters given (the ones before ``/`` by position)."""
+        parameters = self._parameters(func, call_next=call_next)
 
-        async def call(event: Event, next_step: Next | None = None) -> None:
+        async def call(event: Event, given: dict[Provider, Any], next_step: Next | None) -> None:
+            args: list[Any] = []
             kwargs: dict[str, Any] = {}
-            for name, provide in providers.items():
+            for name, provide, positional in parameters:
                 if provide is None:
-                    kwargs[name] = next_step
-                    continue
-                value = provide(event)
-                kwargs[name] = await value if inspect.isawaitable(value) else value
-            await func(**kwargs)
+                    value: Any = next_step
+                elif provide is _the_event:
+                    value = event
+                else:
+                    if provide not in given:
+                        made = provide(event)
+                        given[provide] = await made if inspect.isawaitable(made) else made
+                    value = given[provide]
+                if positional:
+                    args.append(value)
+                else:
+                    kwargs[name] = value
+            await func(*args, **kwargs)
 
         return call
 
-    def _providers(self, func: UserFunction, *, call_next: bool) -> dict[str, Provider | None]:
-        try:
-            hints = typing.get_type_hints(func)
-        except Exception:  # an annotation that names a type this module cannot see: go by names
-            hints = {}
-        providers: dict[str, Provider | None] = {}
-        for name, parameter in inspect.signature(func).parameters.items():
-            annotation = hints.get(name, parameter.annotation)
+    def _parameters(self, func: UserFunction, *, call_next: bool) -> list[tuple[str, Provider | None, bool]]:
+        """(name, provider, positional-only) per parameter; ``None`` for ``call_next``."""
+        found: list[tuple[str, Provider | None, bool]] = []
+        signature = inspect.signature(func)
+        for index, (name, parameter) in enumerate(signature.parameters.items()):
+            if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                continue
+            positional = parameter.kind is inspect.Parameter.POSITIONAL_ONLY
+            annotation = _annotation(func, name, parameter)
+            provider: Provider | None
             if name == "event" or annotation is Event:
-                providers[name] = _the_event
+                provider = _the_event
             elif call_next and name == CALL_NEXT:
-                providers[name] = None
+                provider = None
             else:
                 provider = self._injector.provider(name, annotation)
+                if provider is None and index == 0:
+                    provider = _the_event  # a handler of the event alone, whatever its parameter's name
                 if provider is None:
                     if parameter.default is not inspect.Parameter.empty:
                         continue
@@ -246,15 +270,42 @@ class EventHandlers:
                         f"{getattr(func, '__qualname__', func)!r} asks for `{name}`, which no handler is given: "
                         f"ask for {offered}"
                     )
-                providers[name] = provider
-        return providers
+            found.append((name, provider, positional))
+        return found
+
+
+_Step = Callable[[Event, dict[Provider, Any], Next | None], Awaitable[None]]
+
+
+def _annotation(func: UserFunction, name: str, parameter: inspect.Parameter) -> Any:
+    """The parameter's annotation, resolved where it is a string (``from __future__ import annotations``);
+    one that names a type the function's module cannot see stays a string (its name still counts)."""
+    annotation = parameter.annotation
+    if not isinstance(annotation, str):
+        return annotation
+
+    class _One:
+        __annotations__ = {name: annotation}
+        __globals__ = getattr(inspect.unwrap(func), "__globals__", {})
+
+    try:
+        return typing.get_type_hints(_One())[name]
+    except Exception:
+        return annotation
 
 
 def _the_event(event: Event) -> Event:
     return event
 
 
-async def _nothing(event: Event) -> None:
+def _plain(handler: Handler) -> _Step:
+    async def step(event: Event, given: dict[Provider, Any], _: Next | None) -> None:
+        await handler(event)
+
+    return step
+
+
+async def _nothing(event: Event, given: dict[Provider, Any], _: Next | None) -> None:
     return None
 
 

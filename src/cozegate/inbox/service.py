@@ -118,12 +118,17 @@ class Inbox:
 
     async def commit(self, work: Callable[[Connection], T], outbox: Sequence[NewEvent] = ()) -> T:
         """Run the caller's ``work`` and add ``outbox`` events in one transaction (both or neither); once it
-        has committed, the new events are counted and the workers woken. Events already stored (same
-        tenant and key) are not stored again."""
+        has committed, the new events are counted and the workers woken. An event whose tenant and key
+        are stored already (or come earlier in ``outbox``) is not stored again."""
+
+        first: dict[tuple[str, str], NewEvent] = {}
+        for event in outbox:
+            first.setdefault((event.tenant, event.dedup_key), event)
+        events = list(first.values())
 
         def unit(conn: Connection) -> tuple[T, int]:
             result = work(conn)
-            return result, len(self.store.insert_in(conn, list(outbox))) if outbox else 0
+            return result, len(self.store.insert_in(conn, events)) if events else 0
 
         result, accepted = await self.store.db.write(unit)
         if accepted:

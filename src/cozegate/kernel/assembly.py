@@ -2,8 +2,8 @@
 order given and stop in reverse; background loops start after the last start and are cancelled and
 awaited before the first stop).
 
-A feature whose start fails stops the ones already started (in reverse) before the error goes on, so
-a half-started gateway releases what it took.
+When a start fails, that feature and the ones before it are stopped (in reverse) before the error goes
+on, so a half-started gateway releases what it took.
 """
 
 from __future__ import annotations

@@ -50,6 +50,12 @@ class CozeActuator:
         """Scale through ``scaler`` from now on (the operator's feature attaches the cluster's)."""
         self._scaler = scaler
 
+    async def aclose(self) -> None:
+        """Release the scaler's connections (after the manager's drives were cancelled)."""
+        close = getattr(self._scaler, "aclose", None)
+        if close is not None:
+            await close()
+
     async def scale(self, bot: BotRecord, replicas: int, *, wait: bool = True) -> None:
         if self._scaler is not None:
             await self._scaler(bot, replicas, wait=wait)

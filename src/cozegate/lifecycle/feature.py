@@ -26,9 +26,14 @@ def lifecycle_feature(kernel: Kernel) -> Feature:
         exclusive=kernel.db.is_sqlite,  # embedded: one process, so a restart carries every deploy on at once
     )
     kernel.parts.provide(manager, actuator)
+
+    async def stop() -> None:
+        await manager.close()  # drives cancelled first: a scaling in flight is resumed by the next process
+        await actuator.aclose()
+
     return Feature(
         "lifecycle",
         start=manager.resume,
-        stop=manager.close,
+        stop=stop,
         tasks=[BackgroundTask("lifecycle-deadlines", manager.supervise)],
     )

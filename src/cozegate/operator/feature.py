@@ -14,6 +14,5 @@ def scaling_feature(kernel: Kernel) -> Feature:
         return Feature("kubernetes-scaling")
     from cozegate.operator.scaler import ClusterScaler
 
-    scaler = ClusterScaler(namespace)
-    kernel.parts.get(CozeActuator).scale_with(scaler)
-    return Feature("kubernetes-scaling", stop=scaler.aclose)
+    kernel.parts.get(CozeActuator).scale_with(ClusterScaler(namespace))  # closed with the lifecycle
+    return Feature("kubernetes-scaling")
