@@ -21,9 +21,12 @@ import pytest
 import redis as sync_redis
 import yaml
 
+from cozegate.coze.dependency_warnings import silence_dependency_warnings
 from cozegate.settings import Settings
 from cozegate.storage import Database, create_engine, upgrade_to_head
 from cozegate.tenants import new_standard_secret
+
+silence_dependency_warnings()  # tests import cozepy themselves, before cozegate.coze would have
 
 pytest_plugins = ["tests.support.pipeline_gateway"]  # its `simulator` and `receiver` fixtures
 

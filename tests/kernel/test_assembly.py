@@ -104,3 +104,38 @@ def test_the_app_stops_its_workers_first_and_its_storage_after_every_feature(tmp
     assert stops.index("storage") > max(stops.index(name) for name in stops if name not in ("storage", "process"))
     assert names.index("knowledge") < names.index("workers")  # started before any event can need it
     assert app.assembly.start_order == [name for name in names if name in app.assembly.start_order]
+
+
+async def test_hot_routes_are_matched_as_the_table_says() -> None:
+    from starlette.responses import PlainTextResponse
+
+    from cozegate.kernel.assembly import AssembledApp
+
+    answered: list[tuple[str, dict[str, str]]] = []
+
+    class Endpoint:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+            answered.append((self.name, dict(scope.get("path_params", {}))))
+            await PlainTextResponse(self.name)(scope, receive, send)
+
+    async def framework(request):  # type: ignore[no-untyped-def]
+        return PlainTextResponse("framework")
+
+    feature = Feature(
+        "hot",
+        hot_routes=[Route("/webhooks/{tenant:path}", Endpoint("webhooks")), Route("/coze/webhook", Endpoint("seed"))],
+        routes=[Route("/healthz", framework)],
+    )
+    app = AssembledApp(Assembly([feature]))
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.post("/coze/webhook")).text == "seed"
+        assert (await client.post("/webhooks/acme")).text == "webhooks"
+        assert (await client.post("/webhooks/a/b")).text == "webhooks"
+        assert (await client.get("/healthz")).text == "framework"
+        assert (await client.get("/coze/webhooks")).status_code == 404
+    assert answered == [("seed", {}), ("webhooks", {"tenant": "acme"}), ("webhooks", {"tenant": "a/b"})]

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cozegate.cli.database import run_with_database
-from cozegate.cli.display import console, table, when
+from cozegate.cli.display import command_group, console, table, when
 
 if TYPE_CHECKING:
     from cozegate.compliance import ChainReport
     from cozegate.storage import Database
 
-app = typer.Typer(help="The audit log: who did what, hash-chained. List it or verify it.", no_args_is_help=True)
+app = command_group("The audit log: who did what, hash-chained. List it or verify it.")
 
 
 @app.command()

@@ -8,14 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from cozegate.cli.display import console, table, when
+from cozegate.cli.display import command_group, console, table, when
 from cozegate.cli.server_api import URL, call
 from cozegate.lifecycle.model import API_CONNECTOR, Recovery
 
-app = typer.Typer(
-    help="Bot lifecycle: create, deploy, scale, terminate; state, history and health incidents.\n\n"
-    "Talks to a running `cozegate serve` (its admin API); the server publishes to Coze.",
-    no_args_is_help=True,
+app = command_group(
+    "Bot lifecycle: create, deploy, scale, terminate; state, history and health incidents.\n\n"
+    "Talks to a running `cozegate serve` (its admin API); the server publishes to Coze."
 )
 
 WAIT = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the bot is out of its transitional state.")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -14,6 +13,8 @@ T = TypeVar("T")
 
 def run_with_database(work: Callable[[Database], Awaitable[T]]) -> T:
     """Open the database of the current settings (migrating embedded SQLite), run ``work``, close."""
+
+    import asyncio
 
     from cozegate.settings import Settings
     from cozegate.storage import Database, create_engine, ensure_schema

@@ -10,15 +10,12 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from cozegate.cli.database import run_with_database
-from cozegate.cli.display import console, table, when
+from cozegate.cli.display import command_group, console, table, when
 
 if TYPE_CHECKING:
     from cozegate.inbox.dead_letters import DeadLetters
 
-app = typer.Typer(
-    help="Dead letters: events whose handler kept failing. List, show, replay or discard them.",
-    no_args_is_help=True,
-)
+app = command_group("Dead letters: events whose handler kept failing. List, show, replay or discard them.")
 T = TypeVar("T")
 
 

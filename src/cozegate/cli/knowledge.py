@@ -8,17 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cozegate.cli.display import console, table, when
+from cozegate.cli.display import command_group, console, table, when
 from cozegate.cli.server_api import URL, call, fail_on_error, no_server, server_client
 
 if TYPE_CHECKING:
     import httpx
 
-app = typer.Typer(
-    help="Knowledge: sync sources (Coze knowledge bases, folders, web pages) into the vector index; search it.\n\n"
+app = command_group(
+    "Knowledge: sync sources (Coze knowledge bases, folders, web pages) into the vector index; search it.\n\n"
     "Talks to a running `cozegate serve` (its admin API). Sources are configured per tenant under `knowledge:` "
-    "in the tenants file.",
-    no_args_is_help=True,
+    "in the tenants file."
 )
 TENANT = Annotated[str, typer.Option("--tenant", "-t", help="The tenant whose knowledge to use.")]
 

@@ -16,6 +16,7 @@ app = typer.Typer(
     "Settings come from COZEGATE_* environment variables or a .env file (see README).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
 )
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(webhook.app, name="webhook")

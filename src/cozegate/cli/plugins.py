@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cozegate.cli.display import command_group
+
 if TYPE_CHECKING:
     from cozegate.plugins import Plugin
 
-app = typer.Typer(
-    help="Plugins (tools) Coze bots call over HTTP: serve them, export their OpenAPI and manifest for Coze.",
-    no_args_is_help=True,
-)
+app = command_group("Plugins (tools) Coze bots call over HTTP: serve them, export their OpenAPI and manifest for Coze.")
 
 SPEC_HELP = "The plugin as `package.module:attribute` (the working directory is importable)."
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cozegate.cli.database import run_with_database
+from cozegate.cli.display import command_group
 
 if TYPE_CHECKING:
     from cozegate.compliance.subject_rights import SubjectRights
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from cozegate.settings import Settings
     from cozegate.storage import Database
 
-app = typer.Typer(help="Subject rights (GDPR / PIPL): export or erase what is held about a user.", no_args_is_help=True)
+app = command_group("Subject rights (GDPR / PIPL): export or erase what is held about a user.")
 
 TENANT = Annotated[str, typer.Option("--tenant", help="The tenant the user belongs to.")]
 USER = Annotated[str, typer.Option("--user", help="The user id as channels send it (`user_id`).")]

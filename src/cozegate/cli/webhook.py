@@ -10,12 +10,11 @@ from typing import Annotated
 
 import typer
 
+from cozegate.cli.display import command_group
 from cozegate.cli.server_api import default_server_url
 from cozegate.tenants.names import DEFAULT_TENANT
 
-app = typer.Typer(
-    help="Sign or send test webhooks with a tenant's secret (from the tenants file).", no_args_is_help=True
-)
+app = command_group("Sign or send test webhooks with a tenant's secret (from the tenants file).")
 
 EXAMPLE = (
     '{"event_type":"message_create","event_id":"evt-1","conversation_id":"c1","user_id":"u1",'
