@@ -217,16 +217,6 @@ class CozeClient:
             ),
         )
 
-    async def chat_create(
-        self, *, bot_id: str, user_id: str, conversation_id: str, messages: Sequence[Message]
-    ) -> Chat:
-        return await self.call(
-            "chat.create",
-            lambda sdk: sdk.chat.create(
-                bot_id=bot_id, user_id=user_id, conversation_id=conversation_id, additional_messages=list(messages)
-            ),
-        )
-
     async def chat_retrieve(self, *, conversation_id: str, chat_id: str) -> Chat:
         return await self.call(
             "chat.retrieve", lambda sdk: sdk.chat.retrieve(conversation_id=conversation_id, chat_id=chat_id)
@@ -260,11 +250,6 @@ class CozeClient:
     async def delete_conversation(self, conversation_id: str) -> None:
         await self.call("conversations.delete", lambda sdk: sdk.conversations.delete(conversation_id=conversation_id))
 
-    async def retrieve_conversation(self, conversation_id: str) -> Conversation:
-        return await self.call(
-            "conversations.retrieve", lambda sdk: sdk.conversations.retrieve(conversation_id=conversation_id)
-        )
-
     async def conversation_messages(self, conversation_id: str, *, limit: int = 50) -> list[Message]:
         async def op(sdk: AsyncCoze) -> list[Message]:
             page = await sdk.conversations.messages.list(conversation_id=conversation_id, limit=limit)
@@ -275,13 +260,6 @@ class CozeClient:
     # -- bots -----------------------------------------------------------------------------------
     async def retrieve_bot(self, bot_id: str) -> Bot:
         return await self.call("bots.retrieve", lambda sdk: sdk.bots.retrieve(bot_id=bot_id))
-
-    async def list_bots(self, space_id: str) -> list[Any]:
-        async def op(sdk: AsyncCoze) -> list[Any]:
-            page = await sdk.bots.list(space_id=space_id)
-            return list(page.items)
-
-        return await self.call("bots.list", op)
 
     async def publish_bot(self, bot_id: str, connector_ids: Sequence[str] = ("1024",)) -> Bot:
         return await self.call(
@@ -295,13 +273,6 @@ class CozeClient:
         )
 
     # -- knowledge and workflows ----------------------------------------------------------------
-    async def list_datasets(self, space_id: str) -> list[Any]:
-        async def op(sdk: AsyncCoze) -> list[Any]:
-            page = await sdk.datasets.list(space_id=space_id)
-            return list(page.items)
-
-        return await self.call("datasets.list", op)
-
     async def list_documents(self, dataset_id: str, *, page_size: int = 100) -> tuple[list[Any], int | None]:
         """Every document of a knowledge base (one retried call per page), and the total Coze reported
         (fewer documents than that: the list changed while its pages were read)."""
@@ -327,9 +298,3 @@ class CozeClient:
             return list(await sdk.datasets.process(dataset_id=dataset_id, document_ids=list(document_ids)))
 
         return await self.call("datasets.process", op)
-
-    async def run_workflow(self, workflow_id: str, parameters: dict[str, Any] | None = None) -> Any:
-        return await self.call(
-            "workflows.runs.create",
-            lambda sdk: sdk.workflows.runs.create(workflow_id=workflow_id, parameters=parameters or {}),
-        )

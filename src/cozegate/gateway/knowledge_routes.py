@@ -148,10 +148,6 @@ def _index_filter(sources: list[str], conditions: MetadataConditions | None) -> 
     return SearchFilter(sources, documents)
 
 
-def _error_line(source: str, code: str, message: str) -> dict[str, Any]:
-    return {"event": "error", "source": source, "code": code, "message": message}
-
-
 def _dify_error(status: int, code: int, message: str) -> Response:
     return JSONResponse({"error_code": code, "error_msg": message}, status_code=status)
 

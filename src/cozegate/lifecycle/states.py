@@ -91,13 +91,3 @@ def next_state(state: BotState, trigger: Trigger, *, has_previous_version: bool 
     if target is None:
         raise IllegalTransitionError(state, trigger)
     return target
-
-
-def is_rollback(state: BotState, trigger: Trigger) -> bool:
-    """Whether this move undoes a transitional state (its side effect is cleaned up or reverted)."""
-    return state in TRANSITIONAL and trigger in (
-        Trigger.DEPLOY_FAILED,
-        Trigger.SCALE_FAILED,
-        Trigger.TERMINATE_FAILED,
-        Trigger.TIMED_OUT,
-    )

@@ -29,11 +29,6 @@ def find(conditions: Sequence[Mapping[str, Any]], kind: str) -> Mapping[str, Any
     return next((c for c in conditions if c.get("type") == kind), None)
 
 
-def is_true(conditions: Sequence[Mapping[str, Any]], kind: str) -> bool:
-    found = find(conditions, kind)
-    return found is not None and found.get("status") == "True"
-
-
 def set_condition(
     conditions: Sequence[Mapping[str, Any]],
     kind: str,

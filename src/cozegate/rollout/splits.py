@@ -28,10 +28,6 @@ class RolloutSplit:
     experiment: str
     variants: list[VariantSplit]
 
-    @property
-    def total_exposures(self) -> int:
-        return sum(v.exposures for v in self.variants)
-
 
 def rollout_splits(rollouts: Mapping[str, Rollout], exposures: Exposures) -> list[RolloutSplit]:
     """``rollouts`` by tenant (``TenantRegistry.rollouts()``), in tenant order."""
