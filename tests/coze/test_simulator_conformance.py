@@ -38,6 +38,7 @@ from cozepy.chat import Chat, ChatEvent
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cozegate.coze.simulator.config import DEFAULT_DATASET
 from tests.support.sim_server import SimServer
 
 q = Message.build_user_question_text
@@ -715,3 +716,13 @@ def test_oauth_errors_are_unenveloped(sim: SimServer) -> None:
     )
     assert r.status_code == 401
     assert "aud" in r.json()["error_message"]
+
+
+def test_workspaces_list_and_the_default_knowledge_base(coze: Coze) -> None:
+    """A cozepy user's usual first calls: the workspaces, then what is in one (a dataset from the start)."""
+    [workspace] = list(coze.workspaces.list())
+    assert (workspace.id, workspace.role_type) == ("sim-workspace", "owner")
+    [dataset] = [d for d in coze.datasets.list(space_id=workspace.id) if d.dataset_id == DEFAULT_DATASET]
+    assert dataset.name == "Handbook"  # (other tests of this session may have added datasets beside it)
+    documents = list(coze.datasets.documents.list(dataset_id=dataset.dataset_id))
+    assert sorted(d.name for d in documents) == ["opening-hours.md", "refunds.md"]

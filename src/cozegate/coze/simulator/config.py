@@ -107,7 +107,22 @@ class WorkflowConfig(_Model):
     words_per_message: PositiveInt = 2
 
 
-_Item = TypeVar("_Item", BotConfig, WorkflowConfig)
+class DocumentConfig(_Model):
+    name: str = Field(min_length=1)
+    text: str
+
+
+class DatasetConfig(_Model):
+    """A knowledge base (dataset) present from the start, with its text documents (processed)."""
+
+    id: str = Field(min_length=1)
+    name: str
+    description: str = ""
+    space_id: str = DEFAULT_WORKSPACE
+    documents: list[DocumentConfig] = Field(default_factory=list)
+
+
+_Item = TypeVar("_Item", BotConfig, WorkflowConfig, DatasetConfig)
 
 
 class UserConfig(_Model):
@@ -131,7 +146,10 @@ class SimulatorConfig(_Model):
     bots: list[BotConfig] = Field(default_factory=list)
     include_default_workflows: bool = True
     workflows: list[WorkflowConfig] = Field(default_factory=list)
+    include_default_datasets: bool = True
+    datasets: list[DatasetConfig] = Field(default_factory=list)
     workspace_id: str = DEFAULT_WORKSPACE
+    workspace_name: str = "Simulated workspace"
     user: UserConfig = Field(default_factory=UserConfig)
     oauth: OAuthConfig = Field(default_factory=OAuthConfig)
     faults: list[FaultSpec] = Field(default_factory=list, description="active from the start")
@@ -144,11 +162,37 @@ class SimulatorConfig(_Model):
     def all_workflows(self) -> list[WorkflowConfig]:
         return _merge(default_workflows() if self.include_default_workflows else [], self.workflows)
 
+    def all_datasets(self) -> list[DatasetConfig]:
+        return _merge(default_datasets() if self.include_default_datasets else [], self.datasets)
+
 
 def _merge(defaults: list[_Item], configured: list[_Item]) -> list[_Item]:
     merged = {item.id: item for item in defaults}
     merged.update({item.id: item for item in configured})
     return list(merged.values())
+
+
+DEFAULT_DATASET = "7300000000000000001"  # below the ids the simulator hands out
+
+
+def default_datasets() -> list[DatasetConfig]:
+    return [
+        DatasetConfig(
+            id=DEFAULT_DATASET,
+            name="Handbook",
+            description="A small knowledge base present from the start.",
+            documents=[
+                DocumentConfig(
+                    name="opening-hours.md",
+                    text="# Opening hours\n\nThe office is open from 9:00 to 17:00, Monday to Friday.",
+                ),
+                DocumentConfig(
+                    name="refunds.md",
+                    text="# Refunds\n\nA refund for a shipped order is paid back within 14 days of its return.",
+                ),
+            ],
+        )
+    ]
 
 
 def default_bots() -> list[BotConfig]:

@@ -1,4 +1,4 @@
-"""The current user and files (upload, retrieve)."""
+"""The current user, the workspaces it belongs to, and files (upload, retrieve)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,25 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 
 async def me(call: CozeRequest, sim: Simulator) -> Reply:
     return JsonReply(envelope(sim.config.user.model_dump()))
+
+
+async def list_workspaces(call: CozeRequest, sim: Simulator) -> Reply:
+    page, size = call.int_param("page_num", 1), call.int_param("page_size", 20)
+    if page < 1 or not 1 <= size <= 50:
+        raise bad_params("page_num must be >= 1 and page_size 1..50")
+    workspaces = [
+        {
+            "id": sim.config.workspace_id,
+            "name": sim.config.workspace_name,
+            "icon_url": "",
+            "role_type": "owner",
+            "workspace_type": "personal",
+            "enterprise_id": "",
+        }
+    ]
+    return JsonReply(
+        envelope({"total_count": len(workspaces), "workspaces": workspaces[(page - 1) * size : page * size]})
+    )
 
 
 async def upload_file(call: CozeRequest, sim: Simulator) -> Reply:
@@ -35,6 +54,7 @@ async def retrieve_file(call: CozeRequest, sim: Simulator) -> Reply:
 
 ENDPOINTS = (
     Endpoint("users.me", "/v1/users/me", ("GET",), me),
+    Endpoint("workspaces.list", "/v1/workspaces", ("GET",), list_workspaces),
     Endpoint("files.upload", "/v1/files/upload", ("POST",), upload_file, json_body=False),
     Endpoint("files.retrieve", "/v1/files/retrieve", ("GET",), retrieve_file),
 )

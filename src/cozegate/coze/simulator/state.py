@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from cozegate.coze.simulator.bots import BotReply, Passage
-from cozegate.coze.simulator.config import BotConfig, SimulatorConfig, WorkflowConfig
+from cozegate.coze.simulator.config import BotConfig, DatasetConfig, SimulatorConfig, WorkflowConfig
 from cozegate.coze.simulator.envelopes import CozeCode, CozeError
 from cozegate.coze.simulator.ids import Clock, IdGenerator
 from cozegate.coze.simulator.records import (
@@ -46,9 +46,31 @@ class SimState:
         self.chats: dict[str, ChatRecord] = {}
         self.datasets: dict[str, DatasetRecord] = {}
         self.documents: dict[str, DocumentRecord] = {}
+        for dataset in config.all_datasets():
+            self._add_dataset(dataset, now)
         self.files: dict[str, FileRecord] = {}
         self.workflow_runs: dict[str, WorkflowRunRecord] = {}
         self._scheduled: dict[str, ChatRecord] = {}  # non-streaming turns waiting for their ready_at
+
+    def _add_dataset(self, config: DatasetConfig, now: int) -> None:
+        self.datasets[config.id] = DatasetRecord(
+            config.id, config.name, config.description, config.space_id, 0, now, now
+        )
+        for document in config.documents:
+            doc = DocumentRecord(
+                document_id=self.ids.next(),
+                dataset_id=config.id,
+                name=document.name,
+                text=document.text,
+                size=len(document.text.encode()),
+                type=document.name.rsplit(".", 1)[-1] if "." in document.name else "txt",
+                source_type=0,
+                format_type=0,
+                create_time=now,
+                update_time=now,
+                ready_at=0.0,  # processed
+            )
+            self.documents[doc.document_id] = doc
 
     # bots
 
