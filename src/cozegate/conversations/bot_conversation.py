@@ -21,8 +21,9 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
 from cozegate.compliance.pii import MaskMode, PiiMasker
-from cozegate.conversations.store import ConversationStore
+from cozegate.conversations.store import ChatRef, ConversationStore
 from cozegate.coze import AnswerDelta, ChatAnswer, ChatStarted, CozeClient, ToolRunner, stream_chat
+from cozegate.coze.chat_runner import DEFAULT_DEADLINE
 from cozegate.coze.clients import CozeClients
 from cozegate.health.routing import HealthRouting
 from cozegate.observability.log_context import bind_log_fields
@@ -31,6 +32,9 @@ from cozegate.tenants.live import LiveTenants
 from cozegate.tenants.registry import TenantBot
 
 log = logging.getLogger(__name__)
+
+QUESTION_TAG = "cozegate_event"  # meta_data key on the user's message: the tenant and event it came from
+TAG_SEARCH_DEPTH = 20  # latest messages of the conversation searched for an unrecorded chat
 
 # (tenant, the user's words, the text for Coze) -> the text for Coze, e.g. with knowledge passages
 Augment = Callable[[str, str, str], Awaitable[str]]
@@ -65,6 +69,8 @@ class Question:
     conversation: str | None  # the external conversation; None: a new one, which Coze makes with the chat
     owner: str | None = None  # recorded as the conversation's user (None: none recorded)
     private: bool = False  # a conversation recorded for another user is not found (the chat proxy)
+    tag: str | None = None  # marks the user's message at Coze (meta_data), so its chat can be found again
+    chat: ChatRef | None = None  # a chat already asked for this question: followed to its end, not asked again
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +84,19 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """Coze announced the chat: its id, the external conversation, and the Coze conversation that carries it."""
+    """Coze announced the chat: its id, the external conversation, the Coze conversation that carries it,
+    and the bot asked."""
 
     chat_id: str
     conversation: str
     coze_conversation: str
+    bot_id: str
 
+    def ref(self) -> ChatRef:
+        return ChatRef(self.coze_conversation, self.chat_id, self.bot_id)
+
+
+OnStarted = Callable[[Started], Awaitable[None]]
 
 BotProgress = Started | AnswerDelta | Answer
 
@@ -99,6 +112,7 @@ class BotConversations:
         *,
         augment: Augment | None = None,
         tools: ToolRunner | None = None,
+        chat_timeout: float = DEFAULT_DEADLINE,
     ) -> None:
         self._store = store
         self._clients = clients
@@ -107,6 +121,7 @@ class BotConversations:
         self._routing = routing
         self._augment = augment
         self._tools = tools
+        self.chat_timeout = chat_timeout
 
     def line(self, tenant_name: str) -> TenantLine:
         tenant = self._tenants.current.bot(tenant_name)
@@ -117,29 +132,39 @@ class BotConversations:
         except PermissionError as exc:
             raise TenantMisconfiguredError(str(exc)) from None
 
-    async def ask(self, line: TenantLine, question: Question) -> Answer:
-        async with contextlib.aclosing(self.stream(line, question, resume=True)) as progress:
+    async def ask(self, line: TenantLine, question: Question, *, on_started: OnStarted | None = None) -> Answer:
+        async with contextlib.aclosing(self.stream(line, question, on_started=on_started)) as progress:
             async for step in progress:
                 if isinstance(step, Answer):
                     return step
         raise AssertionError("stream ends with the answer or raises")  # pragma: no cover
 
     async def stream(
-        self, line: TenantLine, question: Question, *, resume: bool = True
+        self,
+        line: TenantLine,
+        question: Question,
+        *,
+        resume: bool = True,
+        on_started: OnStarted | None = None,
     ) -> AsyncGenerator[BotProgress, None]:
         """``Started``, ``AnswerDelta`` pieces, then the ``Answer`` (a fallback: one piece and the answer).
-        Without ``resume`` a broken stream is raised instead of polled to its end."""
+        ``on_started`` is awaited as soon as Coze announces the chat (the pipeline records it there).
+        Without ``resume`` a broken stream is raised instead of followed to its end."""
         tenant = line.tenant
-        bot_id, fallback = self._routing.route(tenant.name, bot_for(tenant, question.user_id, self._exposures))
-        bind_log_fields(bot=bot_id)
-        if fallback is not None:  # the bot's circuit is open (health incident): its polite reply, Coze is not called
-            yield AnswerDelta(fallback)
-            yield Answer(fallback, bot_id, None, question.conversation, fallback=True)
-            return
-        coze_conversation = await self._conversation(line, bot_id, question)
-        text = outbound_text(question.text, tenant.mask_pii_to_coze)
-        if self._augment is not None:
-            text = await self._augment(tenant.name, question.text, text)
+        coze_conversation: str | None
+        if question.chat is not None:
+            bot_id, coze_conversation, text = question.chat.bot_id, question.chat.coze_conversation, ""
+        else:
+            bot_id, fallback = self._routing.route(tenant.name, bot_for(tenant, question.user_id, self._exposures))
+            bind_log_fields(bot=bot_id)
+            if fallback is not None:  # the bot's circuit is open (health incident): its polite reply, no Coze call
+                yield AnswerDelta(fallback)
+                yield Answer(fallback, bot_id, None, question.conversation, fallback=True)
+                return
+            coze_conversation = await self._conversation(line, bot_id, question)
+            text = outbound_text(question.text, tenant.mask_pii_to_coze)
+            if self._augment is not None:
+                text = await self._augment(tenant.name, question.text, text)
         external = question.conversation
         remember: asyncio.Task[str] | None = None
         chat = stream_chat(
@@ -150,6 +175,9 @@ class BotConversations:
             text=text,
             tools=self._tools,
             resume=resume,
+            meta_data={QUESTION_TAG: question.tag} if question.tag else None,
+            existing=question.chat.chat_id if question.chat is not None else None,
+            deadline_seconds=self.chat_timeout,
         )
         try:
             async with contextlib.aclosing(chat) as steps:
@@ -162,7 +190,10 @@ class BotConversations:
                                     tenant.name, external, external, bot_id, question.owner
                                 )
                             )
-                        yield Started(step.chat_id, external, step.conversation_id)
+                        started = Started(step.chat_id, external, step.conversation_id, bot_id)
+                        if on_started is not None:
+                            await on_started(started)
+                        yield started
                     elif isinstance(step, AnswerDelta):
                         yield step
                     else:
@@ -176,6 +207,20 @@ class BotConversations:
         finally:
             if remember is not None:
                 await _settled(remember)
+
+    async def find_chat(self, line: TenantLine, question: Question) -> ChatRef | None:
+        """The chat Coze made for this question, found by its tag among the conversation's latest messages
+        (for a chat whose start was never recorded here: the process died in between)."""
+        if question.tag is None or question.conversation is None:
+            return None
+        mapped = await self._store.mapping(line.tenant.name, question.conversation)
+        if mapped is None:
+            return None  # no Coze conversation, so no chat in it
+        for message in await line.client.conversation_messages(mapped[0], limit=TAG_SEARCH_DEPTH):
+            if (message.meta_data or {}).get(QUESTION_TAG) == question.tag and message.chat_id:
+                log.info("found the chat of an unrecorded attempt", extra={"coze_chat_id": message.chat_id})
+                return ChatRef(mapped[0], message.chat_id, message.bot_id or "")
+        return None
 
     async def _conversation(self, line: TenantLine, bot_id: str, question: Question) -> str | None:
         """The Coze conversation carrying ``question.conversation`` (made, once, on first use)."""

@@ -31,6 +31,7 @@ def conversations_feature(kernel: Kernel) -> Feature:
         kernel.parts.get(HealthRouting),
         augment=kernel.parts.find(KnowledgeAugmenter),
         tools=kernel.tools,
+        chat_timeout=kernel.settings.coze_chat_timeout_seconds,
     )
     kernel.parts.provide(talk, store, contexts, HandlerKit(kernel.inbox, kernel.tenants, kernel.coze, contexts))
     pipeline = MessagePipeline(talk, store, kernel.tenants, kernel.inbox)

@@ -1,26 +1,35 @@
-"""The built-in ``message_create`` handler: a user message in, the bot's reply out.
+"""The built-in ``message_create`` handler: a user message in, the bot's reply out, asked of Coze once.
 
-1. ask the tenant's bot (``BotConversations``: route, conversation, masking, knowledge, the chat);
+1. ask the tenant's bot (``BotConversations``: route, conversation, masking, knowledge, the chat); the
+   chat is recorded (``coze_chats``) as soon as Coze announces it;
 2. record question, answer and reply, and enqueue the reply's delivery, in one transaction.
 
-Step 1 runs again only if step 2 never committed (a crash before it); once a reply is recorded,
-a redelivered event goes straight to delivery, which its own idempotent inbox event performs.
+Exactly once at Coze: a later attempt of the same event (a crash, a timeout, a retried failure) follows
+the recorded chat to its end instead of asking again; when the attempt that started it died before the
+record, the chat is found by the tag on the user's message (``find_chat``). A chat Coze ends failed (or
+that is cancelled at its deadline) is not asked again either: the tenant's ``fallback_reply`` answers, or,
+without one, the event is dead-lettered with Coze's code and log id; an operator's replay of that dead
+letter asks again. Once a reply is recorded, a redelivered event goes straight to delivery.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from cozegate.conversations.bot_conversation import (
+    Answer,
     BotConversations,
     NoBotError,
     Question,
+    Started,
+    TenantLine,
     TenantMisconfiguredError,
     UnknownTenantError,
 )
 from cozegate.conversations.replies import reply_event
-from cozegate.conversations.store import ConversationStore, Turn
-from cozegate.coze import CozeCallError
+from cozegate.conversations.store import ChatRef, ConversationStore, Turn
+from cozegate.coze import ChatFailedError, CozeCallError
 from cozegate.inbox import Event, Inbox, PermanentError
 from cozegate.tenants.live import LiveTenants
 from cozegate.webhooks.envelope import EventEnvelope
@@ -46,20 +55,66 @@ class MessagePipeline:
             raise PermanentError(f"tenant {event.tenant} has no bot_id (or rollout) configured")
         if await self._store.reply_for(event.tenant, event.dedup_key) is not None:
             return  # answered before a crash; its delivery event is already queued
+        try:
+            line = self._talk.line(event.tenant)
+        except (TenantMisconfiguredError, UnknownTenantError) as exc:
+            raise PermanentError(str(exc)) from None
         question = Question(
             user_id=envelope.user_id or envelope.conversation_id,
             text=envelope.message.content,
             conversation=envelope.conversation_id,
             owner=envelope.user_id,
+            tag=f"{event.tenant}/{event.dedup_key}",
         )
+        known = await self._known_chat(event, line, question)
+        if known is not None and known.failed:
+            if event.attempt > 1:  # failed before: its answer is the policy's, never a second chat
+                answer = self._after_failure(tenant.fallback_reply, known.chat_id, known.bot_id, question, known.error)
+                return await self._record(event, envelope, tenant.reply_url, answer)
+            known = None  # an operator replayed the dead letter of a failed chat: ask again
+        started: list[Started] = []
+
+        async def record_start(chat: Started) -> None:
+            started.append(chat)
+            await self._store.record_chat(event.tenant, event.dedup_key, chat.ref())
+
         try:
-            answer = await self._talk.ask(self._talk.line(event.tenant), question)
-        except (TenantMisconfiguredError, NoBotError, UnknownTenantError) as exc:
+            answer = await self._talk.ask(line, _resuming(question, known), on_started=record_start)
+        except ChatFailedError as exc:
+            ref = started[-1].ref() if started else known
+            if ref is not None:
+                await self._store.record_chat(event.tenant, event.dedup_key, _failed(ref, str(exc)))
+            bot_id = ref.bot_id if ref is not None else ""
+            answer = self._after_failure(tenant.fallback_reply, exc.chat_id, bot_id, question, str(exc))
+        except (TenantMisconfiguredError, NoBotError) as exc:
             raise PermanentError(str(exc)) from None
         except CozeCallError as exc:
             if not exc.retryable:
                 raise PermanentError(str(exc)) from exc
             raise
+        await self._record(event, envelope, tenant.reply_url, answer)
+
+    async def _known_chat(self, event: Event, line: TenantLine, question: Question) -> ChatRef | None:
+        known = await self._store.chat_of(event.tenant, event.dedup_key)
+        if known is None and event.attempt > 1:  # a crash may have come between Coze's chat and its record
+            known = await self._talk.find_chat(line, question)
+            if known is not None:
+                await self._store.record_chat(event.tenant, event.dedup_key, known)
+        return known
+
+    @staticmethod
+    def _after_failure(
+        fallback: str | None, chat_id: str, bot_id: str, question: Question, error: str | None
+    ) -> Answer:
+        """The tenant's fallback reply for a failed chat, or a dead letter that says why."""
+        if fallback is None:
+            raise PermanentError(f"{error} (no fallback_reply configured: replay to ask Coze again)")
+        log.warning("chat failed; the tenant's fallback reply answers", extra={"coze_chat_id": chat_id})
+        return Answer(fallback, bot_id, chat_id, question.conversation, fallback=True)
+
+    async def _record(self, event: Event, envelope: EventEnvelope, reply_url: str | None, answer: Answer) -> None:
+        assert envelope.message is not None
+        assert envelope.conversation_id
         chat_id = answer.chat_id or FALLBACK_CHAT_ID
         turn = Turn(
             tenant=event.tenant,
@@ -70,8 +125,17 @@ class MessagePipeline:
             answer=answer.text,
             coze_chat_id=chat_id,
         )
-        outbox = (
-            [reply_event(event, envelope.conversation_id, envelope.user_id, answer.text)] if tenant.reply_url else []
-        )
+        outbox = [reply_event(event, envelope.conversation_id, envelope.user_id, answer.text)] if reply_url else []
         await self._inbox.commit(lambda conn: self._store.record_turn_in(conn, turn), outbox)
-        log.info("answered", extra={"tenant": event.tenant, "coze_chat_id": chat_id})
+        log.info("answered", extra={"tenant": event.tenant, "coze_chat_id": chat_id, "fallback": answer.fallback})
+
+
+def _resuming(question: Question, known: ChatRef | None) -> Question:
+    if known is None:
+        return question
+    log.info("following the chat an earlier attempt started", extra={"coze_chat_id": known.chat_id})
+    return replace(question, chat=known)
+
+
+def _failed(ref: ChatRef, error: str) -> ChatRef:
+    return ChatRef(ref.coze_conversation, ref.chat_id, ref.bot_id, error)

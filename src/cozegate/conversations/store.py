@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cozegate.storage import Database
-from cozegate.storage.schema import coze_conversations, replies, transcript_messages
+from cozegate.storage.schema import coze_chats, coze_conversations, replies, transcript_messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,20 @@ class Reply:
     text: str
     coze_chat_id: str
     delivered_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """The Coze chat an event's handling started."""
+
+    coze_conversation: str
+    chat_id: str
+    bot_id: str
+    error: str | None = None  # set when Coze ended it failed (or it was cancelled at its deadline): why
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +55,18 @@ class ConversationStore:
         self._db = db
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._insert_conversation = insert(coze_conversations).on_conflict_do_nothing()
+        upsert = insert(coze_chats)
+        self._record_chat = upsert.on_conflict_do_update(
+            index_elements=[coze_chats.c.tenant, coze_chats.c.source_event],
+            set_={
+                "coze_conversation_id": upsert.excluded.coze_conversation_id,
+                "chat_id": upsert.excluded.chat_id,
+                "bot_id": upsert.excluded.bot_id,
+                "status": upsert.excluded.status,
+                "error": upsert.excluded.error,
+                "started_at": upsert.excluded.started_at,
+            },
+        )
 
     async def mapping(self, tenant: str, external_id: str) -> tuple[str, str | None] | None:
         """The Coze conversation of an external one and the user it belongs to (if recorded), if mapped."""
@@ -74,6 +100,31 @@ class ConversationStore:
             return str(stored)
 
         return await self._db.write(work)
+
+    async def chat_of(self, tenant: str, source_event: str) -> ChatRef | None:
+        """The Coze chat the handling of this event started, if one was recorded."""
+        c = coze_chats.c
+        stmt = select(c.coze_conversation_id, c.chat_id, c.bot_id, c.error).where(
+            c.tenant == tenant, c.source_event == source_event
+        )
+        row = await self._db.read(lambda conn: conn.execute(stmt).first())
+        if row is None:
+            return None
+        return ChatRef(row.coze_conversation_id, row.chat_id, row.bot_id, row.error)
+
+    async def record_chat(self, tenant: str, source_event: str, chat: ChatRef) -> None:
+        """Remember (durably, before anything else happens to it) the chat this event's handling started."""
+        values = {
+            "tenant": tenant,
+            "source_event": source_event,
+            "coze_conversation_id": chat.coze_conversation,
+            "chat_id": chat.chat_id,
+            "bot_id": chat.bot_id,
+            "status": "failed" if chat.failed else "running",
+            "error": chat.error,
+            "started_at": time.time(),
+        }
+        await self._db.write(lambda conn: conn.execute(self._record_chat, values))
 
     async def reply_for(self, tenant: str, source_event: str) -> Reply | None:
         stmt = select(replies).where(replies.c.tenant == tenant, replies.c.source_event == source_event)

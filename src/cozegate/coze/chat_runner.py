@@ -12,6 +12,7 @@ or the ``CozeCallError``) for the caller to report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -20,7 +21,7 @@ from typing import Any
 
 from cozepy import Chat, ChatEvent, ChatEventType, ChatStatus, Message, MessageType, ToolOutput
 
-from cozegate.coze.client import CozeClient
+from cozegate.coze.client import CozeClient, last_logid
 from cozegate.coze.errors import CozeCallError
 
 ToolRunner = Callable[[str, dict[str, Any]], Awaitable[str]]
@@ -29,15 +30,28 @@ log = logging.getLogger(__name__)
 
 _RUNNING = {ChatStatus.CREATED, ChatStatus.IN_PROGRESS}
 ANSWER_SEPARATOR = "\n\n"  # between the answer messages of one chat
+DEFAULT_DEADLINE = 120.0  # seconds a chat may take (stream, tools, polling) before it is cancelled at Coze
+CANCEL_SECONDS = 5.0
 
 
 class ChatFailedError(Exception):
-    """Coze ended the chat as failed (or canceled); ``code`` is its ``last_error`` code."""
+    """Coze ended the chat as failed (or canceled); ``code`` is its ``last_error`` code, ``logid`` the log id
+    of the answer that said so."""
 
-    def __init__(self, chat_id: str, code: int | None, message: str) -> None:
-        super().__init__(f"chat {chat_id} failed: {message} (code {code})")
+    def __init__(self, chat_id: str, code: int | None, message: str, logid: str | None = None) -> None:
+        where = f", logid {logid}" if logid else ""
+        super().__init__(f"chat {chat_id} failed: {message} (code {code}{where})")
         self.chat_id = chat_id
         self.code = code
+        self.logid = logid
+        self.reason = message
+
+
+class ChatTimedOutError(ChatFailedError):
+    """The chat was still running at its deadline; it was cancelled at Coze."""
+
+    def __init__(self, chat_id: str, seconds: float, logid: str | None = None) -> None:
+        super().__init__(chat_id, None, f"not finished within {seconds:g} s, cancelled at Coze", logid)
 
 
 class StreamIncompleteError(Exception):
@@ -106,24 +120,22 @@ async def run_chat(
     conversation_id: str | None,
     text: str,
     tools: ToolRunner | None = None,
-    max_tool_rounds: int = 5,
-    poll_interval: float = 0.5,
-    poll_timeout: float = 120.0,
+    deadline_seconds: float = DEFAULT_DEADLINE,
 ) -> ChatAnswer:
     """The chat's answer (``conversation_id`` None: Coze makes a conversation for it)."""
-    async for progress in stream_chat(
+    chat = stream_chat(
         client,
         bot_id=bot_id,
         user_id=user_id,
         conversation_id=conversation_id,
         text=text,
         tools=tools,
-        max_tool_rounds=max_tool_rounds,
-        poll_interval=poll_interval,
-        poll_timeout=poll_timeout,
-    ):
-        if isinstance(progress, ChatAnswer):
-            return progress
+        deadline_seconds=deadline_seconds,
+    )
+    async with contextlib.aclosing(chat) as steps:
+        async for progress in steps:
+            if isinstance(progress, ChatAnswer):
+                return progress
     raise AssertionError("stream_chat ends with the answer or raises")  # pragma: no cover
 
 
@@ -136,23 +148,42 @@ async def stream_chat(
     text: str,
     tools: ToolRunner | None = None,
     resume: bool = True,
+    meta_data: dict[str, str] | None = None,
+    existing: str | None = None,
+    deadline_seconds: float = DEFAULT_DEADLINE,
     max_tool_rounds: int = 5,
     poll_interval: float = 0.5,
-    poll_timeout: float = 120.0,
 ) -> AsyncGenerator[ChatProgress, None]:
+    """The chat turn. ``meta_data`` tags the user's message (so a chat can be found again by it);
+    ``existing`` names a chat already started in ``conversation_id``: it is followed to its end instead
+    of asking again. Past ``deadline_seconds`` a running chat is cancelled at Coze (``ChatTimedOutError``)."""
+    deadline = asyncio.get_running_loop().time() + deadline_seconds
     turn = _Turn(conversation_id)
-    events: AsyncIterator[ChatEvent] = client.chat_stream(
-        bot_id=bot_id,
-        user_id=user_id,
-        conversation_id=conversation_id,
-        messages=[Message.build_user_question_text(text)],
-    )
+    events: AsyncIterator[ChatEvent]
+    if existing is None:
+        events = client.chat_stream(
+            bot_id=bot_id,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            messages=[Message.build_user_question_text(text, meta_data=meta_data)],
+        )
+    else:
+        if conversation_id is None:
+            raise ValueError("an existing chat is resumed in its conversation")
+        await _follow(client, turn, existing, poll_interval, deadline, deadline_seconds)
+        events = _no_events()
     tool_calls = 0
     announced = False
     for _ in range(max_tool_rounds + 1):
         broken: CozeCallError | None = None
         try:
-            async for event in events:
+            iterator = aiter(events)
+            while True:
+                try:
+                    async with _before(deadline, turn, client, deadline_seconds):
+                        event = await anext(iterator)
+                except StopAsyncIteration:
+                    break
                 delta = turn.feed(event)
                 if not announced and turn.chat is not None and turn.conversation_id is not None:
                     announced = True
@@ -163,22 +194,32 @@ async def stream_chat(
             if turn.chat is None:
                 raise
             broken = exc
+        finally:
+            closing = getattr(events, "aclose", None)
+            if closing is not None:
+                await closing()
         chat = turn.chat
         if chat is None:
             if not resume:
                 raise StreamIncompleteError(None)
-            raise CozeCallError("chat.stream", "the stream ended before Coze announced the chat", retryable=True)
+            raise CozeCallError(
+                "chat.stream", "the stream ended before Coze announced the chat", retryable=True, sent=True
+            )
+        if not announced and turn.conversation_id is not None:
+            announced = True
+            yield ChatStarted(chat.id, turn.conversation_id)
         if broken is not None or chat.status in _RUNNING:  # the chat runs on at Coze
             if not resume:
                 if broken is not None:
                     raise broken
                 raise StreamIncompleteError(chat.id)
-            log.info("chat stream broke; polling chat %s to its end", chat.id)
-            await _resume(client, turn, poll_interval, poll_timeout)
+            log.info("following chat %s to its end", chat.id)
+            await _follow(client, turn, chat.id, poll_interval, deadline, deadline_seconds)
             chat = turn.chat
             assert chat is not None
         if chat.status == ChatStatus.REQUIRES_ACTION:
-            outputs = await _run_tools(chat, tools)
+            async with _before(deadline, turn, client, deadline_seconds):
+                outputs = await _run_tools(chat, tools)
             tool_calls += len(outputs)
             assert turn.conversation_id is not None
             events = client.submit_tool_outputs_stream(
@@ -187,7 +228,8 @@ async def stream_chat(
             continue
         if chat.status != ChatStatus.COMPLETED:
             error = chat.last_error
-            raise ChatFailedError(chat.id, error.code if error else None, error.msg if error else str(chat.status))
+            message = error.msg if error else str(chat.status)
+            raise ChatFailedError(chat.id, error.code if error else None, message, last_logid.get())
         answer = ANSWER_SEPARATOR.join(turn.answers)
         streamed = "".join(turn.streamed)
         if len(answer) > len(streamed) and answer.startswith(streamed):
@@ -199,19 +241,54 @@ async def stream_chat(
     raise ChatFailedError(turn.chat.id if turn.chat else "?", None, f"more than {max_tool_rounds} tool rounds")
 
 
-async def _resume(client: CozeClient, turn: _Turn, poll_interval: float, poll_timeout: float) -> None:
-    assert turn.chat is not None
-    assert turn.conversation_id is not None
-    chat_id, conversation_id = turn.chat.id, turn.conversation_id
-    async with asyncio.timeout(poll_timeout):
+async def _no_events() -> AsyncIterator[ChatEvent]:
+    return
+    yield  # pragma: no cover - an empty async generator
+
+
+@contextlib.asynccontextmanager
+async def _before(deadline: float, turn: _Turn, client: CozeClient, seconds: float) -> AsyncIterator[None]:
+    """Run one step of the chat by its deadline; at the deadline a started chat is cancelled at Coze
+    (``ChatTimedOutError``), and a chat not yet announced may exist (``CozeCallError.sent``)."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            yield
+    except TimeoutError:
+        if turn.chat is None or turn.conversation_id is None:
+            raise CozeCallError(
+                "chat.stream", f"no chat announced within {seconds:g} s", retryable=True, sent=True
+            ) from None
+        await cancel_chat(client, turn.conversation_id, turn.chat.id)
+        raise ChatTimedOutError(turn.chat.id, seconds, last_logid.get()) from None
+
+
+async def cancel_chat(client: CozeClient, conversation_id: str, chat_id: str) -> bool:
+    """Cancel a chat at Coze (best effort, within a few seconds); False if Coze did not take it."""
+    try:
+        async with asyncio.timeout(CANCEL_SECONDS):
+            await client.chat_cancel(conversation_id=conversation_id, chat_id=chat_id)
+    except Exception as exc:
+        log.warning("could not cancel chat %s at Coze: %s", chat_id, exc.__class__.__name__)
+        return False
+    log.info("chat cancelled at Coze", extra={"coze_chat_id": chat_id})
+    return True
+
+
+async def _follow(
+    client: CozeClient, turn: _Turn, chat_id: str, poll_interval: float, deadline: float, seconds: float
+) -> None:
+    """Poll the chat to its end (by the deadline), then read its answer."""
+    conversation_id = turn.conversation_id
+    assert conversation_id is not None
+    async with _before(deadline, turn, client, seconds):
         chat = await client.chat_retrieve(conversation_id=conversation_id, chat_id=chat_id)
+        turn.chat = chat
         while chat.status in _RUNNING:
             await client.sleep(poll_interval)
-            chat = await client.chat_retrieve(conversation_id=conversation_id, chat_id=chat_id)
-    turn.chat = chat
-    if chat.status == ChatStatus.COMPLETED:
-        messages = await client.chat_messages(conversation_id=conversation_id, chat_id=chat_id)
-        turn.answers = [m.content for m in messages if m.type == MessageType.ANSWER]
+            chat = turn.chat = await client.chat_retrieve(conversation_id=conversation_id, chat_id=chat_id)
+        if chat.status == ChatStatus.COMPLETED:
+            messages = await client.chat_messages(conversation_id=conversation_id, chat_id=chat_id)
+            turn.answers = [m.content for m in messages if m.type == MessageType.ANSWER]
 
 
 async def _run_tools(chat: Chat, tools: ToolRunner | None) -> list[ToolOutput]:

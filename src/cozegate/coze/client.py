@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -39,9 +40,21 @@ COZE_COM = "https://api.coze.com"
 COZE_CN = "https://api.coze.cn"
 
 
+LOGID_HEADER = "x-tt-logid"
+# The log id of the last Coze answer this task received (set by the HTTP client's response hook), so that an
+# error found in a stream's events (a failed chat) can name it too.
+last_logid: ContextVar[str | None] = ContextVar("coze_last_logid", default=None)
+
+
 def logid_of(result: object) -> str | None:
     response = getattr(result, "response", None)
     return getattr(response, "logid", None) or None
+
+
+async def _note_logid(response: httpx.Response) -> None:
+    logid = response.headers.get(LOGID_HEADER)
+    if logid:
+        last_logid.set(logid)
 
 
 @dataclass
@@ -55,7 +68,9 @@ class CozeClient:
 
     def __post_init__(self) -> None:
         timeout = httpx.Timeout(self.timeout_seconds, connect=5.0)
-        self.http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=200))
+        self.http = httpx.AsyncClient(
+            timeout=timeout, limits=httpx.Limits(max_connections=200), event_hooks={"response": [_note_logid]}
+        )
         self.sdk = AsyncCoze(auth=self.auth, base_url=self.base_url, http_client=self.http)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:
@@ -130,10 +145,12 @@ class CozeClient:
         await self.sleep(delay)
 
     async def stream(
-        self, endpoint: str, open_stream: Callable[[AsyncCoze], AsyncIterator[ChatEvent]]
+        self, endpoint: str, open_stream: Callable[[AsyncCoze], AsyncIterator[ChatEvent]], *, creates: bool = False
     ) -> AsyncIterator[ChatEvent]:
-        """Yield a stream's events. Failures before the first event are retried like any call;
-        a failure after it is raised as ``CozeCallError`` (the caller decides how to resume).
+        """Yield a stream's events. Failures before the first event are retried like any call, except
+        where the stream ``creates`` something (a chat) and the request may have reached Coze: that is
+        raised at once (``CozeCallError.sent``), for the caller to find what was created; a failure after
+        the first event is raised as ``CozeCallError`` (the caller decides how to resume).
 
         One span covers the stream from opening to its last event; it is current only while the stream
         is read (never across a ``yield``: the consumer's own spans are not its children).
@@ -154,6 +171,8 @@ class CozeClient:
                     return
                 except Exception as exc:
                     metrics.COZE_CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+                    if creates and classify(exc).sent:
+                        raise self._ambiguous(endpoint, exc, attempt) from exc
                     await self._after_failure(endpoint, exc, attempt)
                     continue
                 break
@@ -174,9 +193,10 @@ class CozeClient:
                     endpoint,
                     f"stream broke after it started: {failure.message}",
                     code=failure.code,
-                    logid=failure.logid,
+                    logid=failure.logid or last_logid.get(),
                     retryable=True,
                     attempts=attempt,
+                    sent=True,
                 ) from exc
         except (GeneratorExit, asyncio.CancelledError):  # the reader stopped early or left: not a failure
             raise
@@ -185,6 +205,21 @@ class CozeClient:
             raise
         finally:
             span.end()
+
+    @staticmethod
+    def _ambiguous(endpoint: str, exc: BaseException, attempt: int) -> CozeCallError:
+        metrics.COZE_CALLS.labels(endpoint, "error").inc()
+        failure = classify(exc)
+        log.warning("coze %s broke after the request went out: %s", endpoint, failure.message)
+        return CozeCallError(
+            endpoint,
+            f"the answer broke off after the request went out ({failure.message}): it may have been created",
+            code=failure.code,
+            logid=failure.logid or last_logid.get(),
+            retryable=True,
+            attempts=attempt,
+            sent=True,
+        )
 
     # -- chat v3 --------------------------------------------------------------------------------
     def chat_stream(
@@ -205,6 +240,7 @@ class CozeClient:
                 additional_messages=list(messages),
                 meta_data=meta_data,
             ),
+            creates=True,
         )
 
     def submit_tool_outputs_stream(
@@ -215,6 +251,7 @@ class CozeClient:
             lambda sdk: sdk.chat.submit_tool_outputs_stream(
                 conversation_id=conversation_id, chat_id=chat_id, tool_outputs=list(outputs)
             ),
+            creates=True,
         )
 
     async def chat_retrieve(self, *, conversation_id: str, chat_id: str) -> Chat:

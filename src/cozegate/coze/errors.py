@@ -4,7 +4,8 @@ from __future__ import annotations
 
 # Coze body codes worth another attempt: rate limits (system limit, RPM peak) and internal errors.
 RATE_LIMIT_CODES = frozenset({4009, 4020})
-RETRYABLE_CODES = RATE_LIMIT_CODES | {5000}
+CONVERSATION_BUSY = 4016  # the conversation has a running chat: it ends, or is cancelled, soon
+RETRYABLE_CODES = RATE_LIMIT_CODES | {5000, CONVERSATION_BUSY}
 # 4008 (daily usage limit) is a rate limit too, but retrying today will not help.
 
 
@@ -20,6 +21,7 @@ class CozeCallError(Exception):
         logid: str | None = None,
         retryable: bool = False,
         attempts: int = 1,
+        sent: bool = False,
     ) -> None:
         details = [f"coze {endpoint} failed"]
         if code is not None:
@@ -34,3 +36,4 @@ class CozeCallError(Exception):
         self.logid = logid
         self.retryable = retryable
         self.attempts = attempts
+        self.sent = sent  # the call may have taken effect at Coze (a chat may exist): find it before asking again

@@ -18,9 +18,15 @@ class Failure:
     code: int | None
     logid: str | None
     message: str
+    sent: bool = True  # the request may have reached Coze (and a create may have taken effect)
+
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # no byte of the request left
 
 
 def classify(exc: BaseException) -> Failure:
+    """What a failed call means. An error answer from Coze is a refusal (nothing was created); a broken
+    connection after the request went out is ``sent``: Coze may have acted on it."""
     if isinstance(exc, CozeAPIError):
         code = exc.code
         # cozepy reports a non-JSON error body with the HTTP status as the code (502, 503, ...).
@@ -31,16 +37,16 @@ def classify(exc: BaseException) -> Failure:
             code=code,
             logid=exc.logid,
             message=exc.msg or str(exc),
+            sent=False,
         )
     if isinstance(exc, CozeInvalidEventError):
         return Failure(True, False, None, exc.logid or None, f"invalid stream event: {exc}")
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
-        return Failure(status >= 500 or status == 429, status == 429, status, None, f"HTTP {status}")
+        return Failure(status >= 500 or status == 429, status == 429, status, None, f"HTTP {status}", sent=False)
     if isinstance(exc, (httpx.TransportError, TimeoutError)):
-        return Failure(
-            True, False, None, None, f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
-        )
+        message = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        return Failure(True, False, None, None, message, sent=not isinstance(exc, _NOT_SENT))
     return Failure(False, False, None, None, f"{exc.__class__.__name__}: {exc}")
 
 

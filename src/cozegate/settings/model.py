@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_val
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path(".cozegate")
+DEFAULT_CHAT_TIMEOUT = 120.0  # seconds a chat may take at Coze when nothing else is set
+CHAT_SHARE_OF_HANDLER = 0.8  # the rest of a handler's time: conversation, knowledge, recording the answer
+LEASE_MARGIN = 30.0  # seconds a lease outlives its handler's deadline
 
 
 class AlertWebhook(BaseModel):
@@ -99,8 +102,18 @@ class Settings(BaseSettings):
     inbox_max_backlog: int = Field(20_000, gt=0, description="Uncommitted acks in memory at which ingress answers 429.")
     inbox_batch_size: int = Field(512, gt=0, description="Largest group commit.")
     workers: int = Field(16, ge=0, description="Concurrent handler executions per process (0: ingest only).")
-    lease_seconds: float = Field(60.0, gt=0, description="Visibility timeout: a claimed event returns after this.")
-    handler_timeout_seconds: float = Field(30.0, gt=0, description="A handler call is cancelled after this.")
+    lease_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Visibility timeout: a claimed event returns after this (a crashed process's events come back). "
+        "0: the handler timeout + 30 s (180 s by default).",
+    )
+    handler_timeout_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="A handler call is cancelled after this. 0: derived from the chat timeout (chat timeout / 0.8, "
+        "150 s by default); set alone, the chat timeout is 0.8 of it.",
+    )
     poll_interval_seconds: float = Field(0.5, gt=0, description="How often idle workers look for due events.")
     max_attempts: int = Field(8, ge=1, description="Handler attempts before an event is dead-lettered.")
     retry_base_seconds: float = Field(1.0, gt=0, description="First retry delay (exponential, full jitter).")
@@ -132,6 +145,13 @@ class Settings(BaseSettings):
     coze_jwt_private_key_file: Path | None = Field(None, description="Coze OAuth JWT app: private key (PEM) file.")
     coze_jwt_public_key_id: str | None = Field(None, description="Coze OAuth JWT app: public key id.")
     coze_timeout_seconds: float = Field(60.0, gt=0, description="Deadline of one Coze call (and stream silence).")
+    coze_chat_timeout_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Deadline of one whole chat at Coze (stream, tool rounds, polling); a chat still running then "
+        "is cancelled at Coze and answered by the tenant's `fallback_reply` (or dead-lettered). 0: 0.8 of the "
+        "handler timeout (120 s by default). It must leave the handler a fifth of its time.",
+    )
     coze_max_attempts: int = Field(4, ge=1, description="Attempts of one Coze call (429/5xx/connection errors).")
 
     # --- admin ---------------------------------------------------------------------------------
@@ -250,7 +270,24 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _lease_outlives_handler(self) -> Settings:
+    def _deadlines_nest(self) -> Settings:
+        """The chat fits in the handler and the handler in its lease: each derived from the other when unset."""
+        if not self.handler_timeout_seconds and not self.coze_chat_timeout_seconds:
+            self.coze_chat_timeout_seconds = DEFAULT_CHAT_TIMEOUT
+        if not self.handler_timeout_seconds:
+            self.handler_timeout_seconds = self.coze_chat_timeout_seconds / CHAT_SHARE_OF_HANDLER
+        if not self.coze_chat_timeout_seconds:
+            self.coze_chat_timeout_seconds = self.handler_timeout_seconds * CHAT_SHARE_OF_HANDLER
+        longest_chat = self.handler_timeout_seconds * CHAT_SHARE_OF_HANDLER
+        if self.coze_chat_timeout_seconds > longest_chat + 1e-9:
+            raise ValueError(
+                f"COZEGATE_COZE_CHAT_TIMEOUT_SECONDS ({self.coze_chat_timeout_seconds:g} s) must fit in "
+                f"COZEGATE_HANDLER_TIMEOUT_SECONDS ({self.handler_timeout_seconds:g} s) with a fifth to spare, "
+                "or the handler's deadline would cut a chat short and the message be asked again: set the handler "
+                f"timeout to at least {self.coze_chat_timeout_seconds / CHAT_SHARE_OF_HANDLER:g} s, or leave one unset"
+            )
+        if not self.lease_seconds:
+            self.lease_seconds = self.handler_timeout_seconds + LEASE_MARGIN
         if self.lease_seconds <= self.handler_timeout_seconds:
             raise ValueError(
                 "COZEGATE_LEASE_SECONDS must be longer than COZEGATE_HANDLER_TIMEOUT_SECONDS, "

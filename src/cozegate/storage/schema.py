@@ -138,6 +138,19 @@ replies = Table(
     Column("delivered_at", Float),
 )
 
+coze_chats = Table(  # the Coze chat an event's handling started: a later attempt resumes it, never asks again
+    "coze_chats",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("source_event", String(255), primary_key=True),
+    Column("coze_conversation_id", String(64), nullable=False),
+    Column("chat_id", String(64), nullable=False),
+    Column("bot_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # running (until known otherwise) | failed
+    Column("error", Text),  # why it failed: Coze's code, message and log id
+    Column("started_at", Float, nullable=False),
+)
+
 context_records = Table(
     "context_records",
     metadata,

@@ -188,6 +188,13 @@ class TenantConfig(BaseModel):
         description="Hub scheme: header carrying the send time (Unix seconds) checked against the replay window.",
     )
     bot_id: str | None = Field(None, description="Coze bot that answers this tenant's messages.")
+    fallback_reply: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4000,
+        description="What a user reads when Coze fails their chat (failed, cancelled, or past its deadline and "
+        "cancelled). Unset: the event is dead-lettered with Coze's code and log id, for an operator to replay.",
+    )
     reply_url: HttpUrl | None = Field(None, description="Where bot replies are POSTed (signed, Standard Webhooks).")
     reply_secret: SecretRef | None = Field(
         None, description="`whsec_` secret that signs replies. Unset: the first webhook secret (standard scheme)."

@@ -60,6 +60,7 @@ class TenantBot:
     coze_token: str | None = field(default=None, repr=False)  # resolved; never printed
     coze_base_url: str | None = None
     chat_limits: ChatLimits | None = None
+    fallback_reply: str | None = None
 
 
 def _bot(name: str, config: TenantConfig) -> TenantBot:
@@ -82,6 +83,7 @@ def _bot(name: str, config: TenantConfig) -> TenantBot:
         coze_token=coze.token.resolve() if coze is not None else None,
         coze_base_url=str(coze.base_url).rstrip("/") if coze is not None and coze.base_url else None,
         chat_limits=config.chat_limits,
+        fallback_reply=config.fallback_reply,
     )
 
 
