@@ -25,7 +25,7 @@ def test_whatever_is_set_the_deadlines_nest_or_are_refused(chat: float | None, h
         **({"coze_chat_timeout_seconds": chat} if chat is not None else {}),
         **({"handler_timeout_seconds": handler} if handler is not None else {}),
     }
-    if chat is not None and handler is not None and chat > handler * CHAT_SHARE_OF_HANDLER:
+    if chat is not None and handler is not None and chat > handler * CHAT_SHARE_OF_HANDLER + 1e-9:
         with pytest.raises(ValidationError, match="COZEGATE_COZE_CHAT_TIMEOUT_SECONDS"):
             Settings(**given_values)
         return
