@@ -13,6 +13,7 @@ import pytest
 
 from cozegate.coze.simulator import BotConfig, SimulatorConfig, create_simulator_app
 from tests.conftest import Backend
+from tests.support.inspect_db import audit_rows
 from tests.support.jwks import AUDIENCE, ISSUER, JwksServer, SigningKey
 from tests.support.server import ServerProcess
 from tests.support.sim_server import SimServer
@@ -187,17 +188,21 @@ def test_a_tenant_with_its_own_coze_account_and_limits(backend: Backend, key: Si
         assert server.stop(), server.logs()
 
 
-def test_a_stream_that_ends_early_says_so_and_cancels_nothing(
+def test_a_broken_stream_is_followed_to_its_end_and_cancels_nothing(
     backend: Backend, key: SigningKey, sim: SimServer
 ) -> None:
+    """The stream ends after Coze announced the chat: the chat is polled to its end (asking again would post
+    the user's message twice); a stream that ends before the announcement says so."""
     server = start(backend, key, sim)
     try:
         sim.clear_requests()
         sim.add_fault(kind="stream_cut", endpoint="chat.create", after_events=2, abort=False, count=1)
         r = httpx.post(server.url + "/v1/chat", json={"message": "a b c d e f"}, headers=user(key), timeout=30)
         relayed = events(r)
-        assert relayed[-1][0] == "error"
-        assert relayed[-1][1]["code"] == "stream_incomplete"
+        assert relayed[-1][0] == "done"
+        assert relayed[-1][1]["answer"] == "echo: a b c d e f"
+        assert "".join(data["content"] for name, data in relayed if name == "delta") == "echo: a b c d e f"
+        assert len([r for r in sim.requests("chat.create") if r["status"] == 200]) == 1
         time.sleep(0.3)  # a cancel would have been sent right away
         assert sim.requests("chat.cancel") == []
         sim.add_fault(kind="stream_cut", endpoint="chat.create", after_events=0, abort=False, count=1)
@@ -205,6 +210,63 @@ def test_a_stream_that_ends_early_says_so_and_cancels_nothing(
         assert events(r)[-1][1]["code"] == "stream_incomplete"  # before Coze even announced the chat
     finally:
         sim.clear_faults()
+        assert server.stop(), server.logs()
+
+
+def test_a_failed_chat_is_a_502_with_cozes_code_and_log_id(backend: Backend, key: SigningKey, sim: SimServer) -> None:
+    server = start(backend, key, sim, bot="bot-fail")
+    try:
+        r = httpx.post(server.url + "/v1/chat", json={"message": "hi", "stream": False}, headers=user(key), timeout=30)
+        assert r.status_code == 502, r.text
+        error = r.json()["error"]
+        assert error["code"] == "chat_failed"
+        assert error["details"]["coze_code"] == 5000
+        assert error["details"]["coze_logid"]  # for Coze's support
+        streamed = events(httpx.post(server.url + "/v1/chat", json={"message": "hi"}, headers=user(key), timeout=30))
+        assert streamed[-1][0] == "error"
+        assert (streamed[-1][1]["code"], streamed[-1][1]["coze_code"]) == ("chat_failed", 5000)
+    finally:
+        assert server.stop(), server.logs()
+
+
+def test_client_side_tools_run_while_streaming(backend: Backend, key: SigningKey, sim: SimServer) -> None:
+    server = start(backend, key, sim, bot="bot-tool", COZEGATE_TOOL_MODULES='["tests.support.lookup_tools:tools"]')
+    try:
+        r = httpx.post(server.url + "/v1/chat", json={"message": "where is my order"}, headers=user(key), timeout=30)
+        relayed = events(r)
+        assert relayed[-1][0] == "done", relayed
+        assert relayed[-1][1]["answer"] == "Tool result: found 4 words"
+    finally:
+        assert server.stop(), server.logs()
+
+
+def test_every_chat_is_in_the_transcript_and_the_audit_log(backend: Backend, key: SigningKey, sim: SimServer) -> None:
+    server = start(backend, key, sim)
+    try:
+        url = server.url + "/v1/chat"
+        first = events(httpx.post(url, json={"message": "hello"}, headers=user(key, sub="mei"), timeout=30))
+        conversation = first[-1][1]["conversation_id"]
+        again = {"message": "more", "conversation_id": conversation, "stream": False}
+        assert httpx.post(url, json=again, headers=user(key, sub="mei"), timeout=30).status_code == 200
+        admin = {"authorization": "Bearer test-admin-token"}
+        lines = httpx.get(server.url + f"/v1/conversations/{conversation}/messages", headers=admin).json()["items"]
+        assert [(m["role"], m["content"], m["user_id"]) for m in lines] == [
+            ("user", "hello", "mei"),
+            ("assistant", "echo: hello", "mei"),
+            ("user", "more", "mei"),
+            ("assistant", "echo: more", "mei"),
+        ]
+        audited = [r for r in audit_rows(backend) if r["action"] == "chat.proxy"]
+        assert [json.loads(r["details"])["outcome"] for r in audited] == ["answered", "answered"]
+        assert {r["target"] for r in audited} == {conversation}
+        assert all("hello" not in r["details"] for r in audited)  # who and what happened, never the words
+        erased = httpx.post(
+            server.url + "/admin/privacy/erase", json={"tenant": "default", "user_id": "mei"}, headers=admin
+        )
+        assert erased.status_code == 200, erased.text
+        left = httpx.get(server.url + f"/v1/conversations/{conversation}/messages", headers=admin).json()["items"]
+        assert left == []
+    finally:
         assert server.stop(), server.logs()
 
 

@@ -135,9 +135,27 @@ class ConversationStore:
         """Both transcript lines and the reply, in a transaction of their own."""
         await self._db.write(lambda conn: self.record_turn_in(conn, turn))
 
+    async def record_exchange(self, turn: Turn) -> None:
+        """Both transcript lines of an exchange answered on the spot (the chat proxy: no reply to deliver)."""
+        await self._db.write(lambda conn: self._transcript_in(conn, turn, time.time()))
+
     def record_turn_in(self, conn: Connection, turn: Turn) -> None:
         """Both transcript lines and the reply, inside the caller's transaction (with the reply's outbox event)."""
         now = time.time()
+        self._transcript_in(conn, turn, now)
+        conn.execute(
+            replies.insert().values(
+                tenant=turn.tenant,
+                source_event=turn.source_event,
+                conversation_id=turn.conversation_id,
+                text=turn.answer,
+                coze_chat_id=turn.coze_chat_id,
+                created_at=now,
+            )
+        )
+
+    @staticmethod
+    def _transcript_in(conn: Connection, turn: Turn, now: float) -> None:
         conn.execute(
             transcript_messages.insert(),
             [
@@ -153,16 +171,6 @@ class ConversationStore:
                 }
                 for role, content in (("user", turn.question), ("assistant", turn.answer))
             ],
-        )
-        conn.execute(
-            replies.insert().values(
-                tenant=turn.tenant,
-                source_event=turn.source_event,
-                conversation_id=turn.conversation_id,
-                text=turn.answer,
-                coze_chat_id=turn.coze_chat_id,
-                created_at=now,
-            )
         )
 
     async def mark_delivered(self, tenant: str, source_event: str) -> None:

@@ -67,7 +67,7 @@ def gateway_feature(kernel: Kernel) -> Feature:
         *privacy_routes(parts.get(SubjectRights), auth, purge=parts.get(RetentionSchedule).purge_now),
         *rollout_routes(tenants, kernel.exposures, auth),
         *config_routes(reloader, database, auth),
-        *chat_routes(parts.get(BotConversations), limiter, auth),
+        *chat_routes(parts.get(BotConversations), limiter, auth, parts.get(ConversationStore), kernel.audit),
         *bot_routes(parts.get(LifecycleManager), parts.get(IncidentStore), kernel.audit, auth, tenants),
         *knowledge_routes(parts.get(KnowledgeService), kernel.audit, auth, tenants),
     ]
