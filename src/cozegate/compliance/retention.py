@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Select, delete, select, update
 from cozegate.compliance.subject_rights import ERASED_PAYLOAD
 from cozegate.conversations.context.store import ContextStore
 from cozegate.storage import Database
-from cozegate.storage.schema import context_records, inbox_events, replies, transcript_messages
+from cozegate.storage.schema import context_records, coze_chats, inbox_events, replies, transcript_messages
 from cozegate.tenants.live import LiveTenants
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ def _rows(stmt: Select[Any], conn: Connection) -> list[Any]:
 
 
 def _purge(conn: Connection, *, tenant: str, cutoff: float) -> dict[str, Any]:
-    t, r, e = transcript_messages.c, replies.c, inbox_events.c
+    t, r, e, c = transcript_messages.c, replies.c, inbox_events.c, coze_chats.c
     lines = conn.execute(delete(transcript_messages).where(t.tenant == tenant, t.created_at < cutoff)).rowcount
+    conn.execute(delete(coze_chats).where(c.tenant == tenant, c.started_at < cutoff))
     reply_count = conn.execute(delete(replies).where(r.tenant == tenant, r.created_at < cutoff)).rowcount
     finished = conn.execute(
         delete(inbox_events).where(e.tenant == tenant, e.received_at < cutoff, e.status.in_(("done", "discarded")))

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, and_, delete, or_, select, update
 from cozegate.compliance.audit import AuditLog
 from cozegate.conversations.context.store import ContextStore
 from cozegate.storage import Database
-from cozegate.storage.schema import coze_conversations, inbox_events, replies, transcript_messages
+from cozegate.storage.schema import coze_chats, coze_conversations, inbox_events, replies, transcript_messages
 
 ERASED_PAYLOAD = '{"erased":true}'
 
@@ -283,6 +283,8 @@ def _erase(conn: Connection, tenant: str, user_id: str, holdings: Holdings) -> d
     lines = conn.execute(delete(transcript_messages).where(_transcript_filter(tenant, user_id, holdings))).rowcount
     reply_count = conn.execute(delete(replies).where(_reply_filter(tenant, holdings))).rowcount
     conn.execute(delete(coze_conversations).where(m.tenant == tenant, m.external_id.in_(holdings.own_conversations)))
+    c = coze_chats.c  # which Coze chats the subject's messages started (ids only, but theirs)
+    conn.execute(delete(coze_chats).where(c.tenant == tenant, c.source_event.in_(holdings.source_events)))
     now = time.time()
     chosen = e.id.in_(holdings.event_ids)
     conn.execute(  # unfinished work about the subject must not run again and re-create what was erased
