@@ -26,6 +26,7 @@ from cozegate.coze import AnswerDelta, ChatAnswer, ChatStarted, CozeClient, Tool
 from cozegate.coze.chat_runner import DEFAULT_DEADLINE
 from cozegate.coze.clients import CozeClients
 from cozegate.health.routing import HealthRouting
+from cozegate.lifecycle.live_releases import LiveReleases
 from cozegate.observability.log_context import bind_log_fields
 from cozegate.rollout import Exposures, assign
 from cozegate.tenants.live import LiveTenants
@@ -46,6 +47,10 @@ class UnknownTenantError(LookupError):
 
 class NoBotError(LookupError):
     """The tenant has no ``bot_id`` (and no rollout) configured."""
+
+
+class BotNotLiveError(Exception):
+    """The tenant's named managed bot has no live release (deploying, stopped): try again later."""
 
 
 class TenantMisconfiguredError(Exception):
@@ -113,6 +118,7 @@ class BotConversations:
         augment: Augment | None = None,
         tools: ToolRunner | None = None,
         chat_timeout: float = DEFAULT_DEADLINE,
+        live: LiveReleases | None = None,
     ) -> None:
         self._store = store
         self._clients = clients
@@ -122,6 +128,11 @@ class BotConversations:
         self._augment = augment
         self._tools = tools
         self.chat_timeout = chat_timeout
+        self._live = live
+
+    def has_live(self, tenant: TenantBot) -> bool:
+        """Whether a managed bot of the tenant has a live release (which then answers)."""
+        return self._live is not None and self._live.coze_bot(tenant.name, tenant.managed_bot) is not None
 
     def line(self, tenant_name: str) -> TenantLine:
         tenant = self._tenants.current.bot(tenant_name)
@@ -155,7 +166,9 @@ class BotConversations:
         if question.chat is not None:
             bot_id, coze_conversation, text = question.chat.bot_id, question.chat.coze_conversation, ""
         else:
-            bot_id, fallback = self._routing.route(tenant.name, bot_for(tenant, question.user_id, self._exposures))
+            bot_id, fallback = self._routing.route(
+                tenant.name, bot_for(tenant, question.user_id, self._exposures, self._live)
+            )
             bind_log_fields(bot=bot_id)
             if fallback is not None:  # the bot's circuit is open (health incident): its polite reply, no Coze call
                 yield AnswerDelta(fallback)
@@ -252,15 +265,22 @@ def _answer(chat: ChatAnswer, bot_id: str, conversation: str | None) -> Answer:
     return Answer(chat.text, bot_id, chat.chat_id, conversation)
 
 
-def bot_for(tenant: TenantBot, user_id: str, exposures: Exposures) -> str:
-    """The tenant's bot, or the user's variant of its rollout (sticky: same user, same variant)."""
-    if tenant.rollout is None:
-        if tenant.bot_id is None:
-            raise NoBotError(f"tenant {tenant.name} has no bot_id (or rollout) configured")
-        return tenant.bot_id
-    variant = assign(tenant.rollout, user_id)
-    exposures.count(tenant.name, tenant.rollout.experiment, variant.name)
-    return variant.bot_id
+def bot_for(tenant: TenantBot, user_id: str, exposures: Exposures, live: LiveReleases | None = None) -> str:
+    """The Coze bot that answers this user: the user's variant of the tenant's rollout (sticky: same user,
+    same variant); else the live release of its managed bot (what ``cozegate bots deploy`` published, and
+    a rollback restored); else its ``bot_id``."""
+    if tenant.rollout is not None:
+        variant = assign(tenant.rollout, user_id)
+        exposures.count(tenant.name, tenant.rollout.experiment, variant.name)
+        return variant.bot_id
+    released = live.coze_bot(tenant.name, tenant.managed_bot) if live is not None else None
+    if released is not None:
+        return released
+    if tenant.managed_bot is not None:
+        raise BotNotLiveError(f"managed bot {tenant.managed_bot!r} of tenant {tenant.name} is not running")
+    if tenant.bot_id is None:
+        raise NoBotError(f"tenant {tenant.name} has no bot_id (or rollout) configured")
+    return tenant.bot_id
 
 
 def outbound_text(text: str, mask_mode: str | None) -> str:

@@ -16,6 +16,7 @@ from cozegate.health.routing import HealthRouting
 from cozegate.kernel.feature import Feature
 from cozegate.kernel.kernel import Kernel
 from cozegate.knowledge.augment import KnowledgeAugmenter
+from cozegate.lifecycle import LifecycleManager
 
 MESSAGE_EVENT = "message_create"
 
@@ -32,6 +33,7 @@ def conversations_feature(kernel: Kernel) -> Feature:
         augment=kernel.parts.find(KnowledgeAugmenter),
         tools=kernel.tools,
         chat_timeout=kernel.settings.coze_chat_timeout_seconds,
+        live=kernel.parts.get(LifecycleManager).live,
     )
     kernel.parts.provide(talk, store, contexts, HandlerKit(kernel.inbox, kernel.tenants, kernel.coze, contexts))
     pipeline = MessagePipeline(talk, store, kernel.tenants, kernel.inbox)

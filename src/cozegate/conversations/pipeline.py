@@ -51,8 +51,8 @@ class MessagePipeline:
         if envelope.message is None or not envelope.conversation_id:
             raise PermanentError("message_create needs `conversation_id` and `message.content`")
         tenant = self._tenants.current.bot(event.tenant)
-        if tenant is None or not (tenant.bot_id or tenant.rollout):
-            raise PermanentError(f"tenant {event.tenant} has no bot_id (or rollout) configured")
+        if tenant is None or not (tenant.bot_id or tenant.rollout or tenant.managed_bot or self._talk.has_live(tenant)):
+            raise PermanentError(f"tenant {event.tenant} has no bot_id (or rollout, or live managed bot) configured")
         if await self._store.reply_for(event.tenant, event.dedup_key) is not None:
             return  # answered before a crash; its delivery event is already queued
         try:

@@ -29,6 +29,7 @@ from cozegate.compliance import AuditLog
 from cozegate.conversations.bot_conversation import (
     Answer,
     BotConversations,
+    BotNotLiveError,
     Question,
     Started,
     TenantLine,
@@ -104,6 +105,8 @@ def chat_routes(
             events = _relay(talk, line, question, record)
             try:  # the route, the conversation and the chat's start are settled before the answer's status
                 first = await anext(events)
+            except BotNotLiveError as exc:
+                return error_response(503, "bot_not_live", str(exc), rid, headers={"retry-after": "5"})
             except CozeCallError as exc:
                 await record.failed(_coze_code(exc), exc)
                 return error_response(502, _coze_code(exc), str(exc), rid, details=_coze_details(exc))
@@ -112,6 +115,8 @@ def chat_routes(
             )
         try:
             answer = await talk.ask(line, question)
+        except BotNotLiveError as exc:
+            return error_response(503, "bot_not_live", str(exc), rid, headers={"retry-after": "5"})
         except ChatFailedError as exc:
             code, status = ("chat_timed_out", 504) if isinstance(exc, ChatTimedOutError) else ("chat_failed", 502)
             await record.failed(code, exc)

@@ -31,7 +31,8 @@ from cozegate.health.incidents import Incident, IncidentStore
 from cozegate.health.ledger import ProbeLedger
 from cozegate.health.probes import CheckResult, canary_chat, timed
 from cozegate.health.routing import HealthRouting
-from cozegate.lifecycle import BotRecord, BotState, LifecycleManager, Recovery
+from cozegate.lifecycle import BotRecord, LifecycleManager, Recovery
+from cozegate.lifecycle.live_releases import LIVE
 from cozegate.observability import metrics
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,6 @@ class ProberSettings:
     stagger: float | None = None  # each bot's probe starts up to this late (default: interval * jitter)
     clock: Callable[[], float] = time.time
     random: random.Random = field(default_factory=random.Random)
-
-
-LIVE = (BotState.RUNNING, BotState.SCALING)
 
 
 class HealthProber:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from cozegate.lifecycle.actuator import Actuator
 from cozegate.lifecycle.hooks import LifecycleHooks
+from cozegate.lifecycle.live_releases import LiveReleases
 from cozegate.lifecycle.model import DEFAULT_FALLBACK, STABLE_KEPT, BotRecord, Recovery, Release, Transition
 from cozegate.lifecycle.states import TRANSITIONAL, BotState, Trigger, next_state
 from cozegate.lifecycle.store import BotStore
@@ -87,6 +88,7 @@ class LifecycleManager:
         self._exclusive = exclusive
         self.driver_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.hooks = hooks or LifecycleHooks()
+        self.live = LiveReleases()
         self.timeouts = timeouts or Timeouts()
         self._actuator = actuator
         self._clock = clock
@@ -186,6 +188,10 @@ class LifecycleManager:
         await self.store.save(bot.moved(stable=(*kept, probed), updated_at=self._clock()), bot.revision)
 
     # -- deadlines and restarts -----------------------------------------------------------------
+    async def refresh_live(self) -> None:
+        """Read which release of every bot is live now (also other replicas' moves)."""
+        self.live.refresh(await self.store.all())
+
     async def tick(self) -> list[BotRecord]:
         """Roll back every transitional state past its deadline, and carry on those whose driver (another
         replica) stopped beating; returns the bots that were rolled back."""
@@ -213,6 +219,7 @@ class LifecycleManager:
         """At start: finish what a stopped process left in a transitional state, or roll it back. With
         other replicas around, only states whose driver stopped beating are taken over (``tick``)."""
         rolled_back = await self.tick()
+        await self.refresh_live()  # traffic follows the live releases from the first event
         for bot in await self.store.in_transition() if self._exclusive else []:
             if bot.name not in self._drives and await self.store.take_over(bot, self.driver_id, self._clock()):
                 log.info("bot %s was %s when the last process stopped: carrying on", bot.name, bot.state.value)
@@ -221,10 +228,11 @@ class LifecycleManager:
             log.warning("bot %s: rolled back to %s after a restart past its deadline", bot.name, bot.state.value)
 
     async def supervise(self, interval: float = 1.0) -> None:
-        """Run ``tick`` forever (a background task of the server)."""
+        """Run ``tick`` forever (a background task of the server), and follow which releases are live."""
         while True:
             try:
                 await self.tick()
+                await self.refresh_live()
             except Exception:
                 log.exception("lifecycle deadline check failed; retrying in %.0f s", interval)
             await asyncio.sleep(interval)
@@ -269,6 +277,7 @@ class LifecycleManager:
             "bot %s: %s -> %s (%s)", bot.name, bot.state.value, target.value, trigger.value, extra={"actor": actor}
         )
         await self.hooks.fire(replace(transition, record=moved), limit_seconds=HOOK_SECONDS)
+        await self.refresh_live()  # this process routes by the move at once
         return moved
 
     def _start_drive(self, bot: BotRecord) -> None:

@@ -187,7 +187,16 @@ class TenantConfig(BaseModel):
         None,
         description="Hub scheme: header carrying the send time (Unix seconds) checked against the replay window.",
     )
-    bot_id: str | None = Field(None, description="Coze bot that answers this tenant's messages.")
+    bot_id: str | None = Field(
+        None,
+        description="Coze bot that answers this tenant's messages, unless a managed bot of the tenant is live "
+        "(`cozegate bots deploy`): then its release's Coze bot answers.",
+    )
+    managed_bot: str | None = Field(
+        None,
+        description="The managed bot (lifecycle) whose live release answers, when the tenant has several. "
+        "While it is not running, messages wait (retried) rather than go to another bot.",
+    )
     fallback_reply: str | None = Field(
         None,
         min_length=1,

@@ -61,6 +61,7 @@ class TenantBot:
     coze_base_url: str | None = None
     chat_limits: ChatLimits | None = None
     fallback_reply: str | None = None
+    managed_bot: str | None = None
 
 
 def _bot(name: str, config: TenantConfig) -> TenantBot:
@@ -84,6 +85,7 @@ def _bot(name: str, config: TenantConfig) -> TenantBot:
         coze_base_url=str(coze.base_url).rstrip("/") if coze is not None and coze.base_url else None,
         chat_limits=config.chat_limits,
         fallback_reply=config.fallback_reply,
+        managed_bot=config.managed_bot,
     )
 
 
