@@ -284,7 +284,7 @@ def test_the_settings_configmaps_hold_only_real_settings() -> None:
             values[name] = value
         Settings.model_validate(values)
     worker = next(m for m in desired_children(stored(cozebot_body()), CONFIG) if m["kind"] == "ConfigMap")
-    settings = {k.removeprefix("COZEGATE_").lower(): v for k, v in worker["data"].items() if "_BOT_" not in k}
+    settings = {k.removeprefix("COZEGATE_").lower(): v for k, v in worker["data"].items()}
     assert set(settings) <= set(Settings.model_fields)
     Settings.model_validate(settings)
 

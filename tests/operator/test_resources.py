@@ -56,19 +56,6 @@ def test_resources_take_the_spec_over_the_defaults() -> None:
     }
 
 
-def test_the_rollout_reaches_the_workers_in_the_gateways_format() -> None:
-    variants = [
-        {"name": "stable", "botId": "b1", "weightBps": 9000},
-        {"name": "canary", "botId": "b2", "weightBps": 1000},
-    ]
-    body = stored(cozebot_body(rollout={"experiment": "v2-launch", "variants": variants}))
-    data = by_kind(desired_children(body, CONFIG))["ConfigMap"]["data"]
-    assert data["COZEGATE_BOT_ROLLOUT"] == (
-        '{"experiment":"v2-launch","variants":[{"name":"stable","bot_id":"b1","weight_bps":9000},'
-        '{"name":"canary","bot_id":"b2","weight_bps":1000}]}'
-    )
-
-
 def test_the_spec_hash_changes_with_the_manifest_and_only_then() -> None:
     first = by_kind(desired_children(stored(cozebot_body(replicas=2)), CONFIG))
     same = by_kind(desired_children(stored(cozebot_body(replicas=2)), CONFIG))

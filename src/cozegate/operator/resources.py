@@ -105,24 +105,17 @@ def settings_env(bot: CozeBot) -> dict[str, str]:
 
     The process settings put the server on all interfaces (probes come from the kubelet), keep state in
     the writable volume, read tenants from the shared database and leave migrations to the migrate Job.
-    ``COZEGATE_BOT_*`` describe the bot this Deployment serves.
+    Which Coze bot answers is not a worker setting: the tenants configuration and the lifecycle's live
+    release decide it for every replica alike.
     """
-    env = {
+    return {
         "COZEGATE_HOST": "0.0.0.0",  # noqa: S104 - a pod's server must be reachable by the kubelet and the Service
         "COZEGATE_PORT": str(CONTAINER_PORT),
         "COZEGATE_LOG_FORMAT": "json",
         "COZEGATE_STATE_DIR": STATE_DIR,
         "COZEGATE_TENANTS_SOURCE": "database",
         "COZEGATE_AUTO_MIGRATE": "false",
-        "COZEGATE_BOT_NAME": bot.name,
-        "COZEGATE_BOT_ID": bot.spec.bot_id,
-        "COZEGATE_BOT_TENANT": bot.spec.tenant,
-        "COZEGATE_BOT_ENV": bot.spec.env,
-        "COZEGATE_BOT_VERSION": bot.spec.version,
     }
-    if bot.spec.rollout is not None:
-        env["COZEGATE_BOT_ROLLOUT"] = bot.spec.rollout.model_dump_json()
-    return env
 
 
 def config_map(bot: CozeBot) -> Manifest:
