@@ -158,7 +158,23 @@ def test_every_bad_input_gets_its_error_and_stores_nothing(server: ServerProcess
             "hub with bad signature",
             "/webhooks/github",
             good,
-            {**hub_headers("wrong", good), "x-hub-timestamp": str(now)},
+            hub_headers("wrong", good, now),
+            401,
+            "bad_signature",
+        ),
+        (
+            "hub signed over the body alone, with a fresh timestamp header added",
+            "/webhooks/github",
+            good,
+            {**hub_headers(HUB_SECRET, good), "x-hub-timestamp": str(now), "x-github-delivery": "d-body"},
+            401,
+            "bad_signature",
+        ),
+        (
+            "hub with its timestamp edited (a replay past the window)",
+            "/webhooks/github",
+            good,
+            {**hub_headers(HUB_SECRET, good, now - 3600), "x-hub-timestamp": str(now), "x-github-delivery": "d-old"},
             401,
             "bad_signature",
         ),
@@ -166,7 +182,7 @@ def test_every_bad_input_gets_its_error_and_stores_nothing(server: ServerProcess
             "header key missing",
             "/webhooks/github",
             good,
-            {**hub_headers(HUB_SECRET, good), "x-hub-timestamp": str(now)},
+            hub_headers(HUB_SECRET, good, now),
             400,
             "missing_event_id",
         ),
@@ -218,7 +234,7 @@ def test_dedup_key_sources_and_rotation(server: ServerProcess, backend: Backend)
             server,
             "/webhooks/github",
             body,
-            {**hub_headers(HUB_SECRET, body), "x-github-delivery": delivery, "x-hub-timestamp": now},
+            {**hub_headers(HUB_SECRET, body, now), "x-github-delivery": delivery},
         )
         assert r.status_code == 200, r.text
     stripe_body = json.dumps({"event_type": "invoice.paid", "id": "evt_stripe_1", "data": {}}).encode()

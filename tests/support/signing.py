@@ -25,9 +25,14 @@ def standard_headers(
     }
 
 
-def hub_headers(secret: str, body: bytes) -> dict[str, str]:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"content-type": "application/json", "x-hub-signature-256": f"sha256={digest}"}
+def hub_headers(secret: str, body: bytes, timestamp: int | str | None = None) -> dict[str, str]:
+    """GitHub's signature of the body; with ``timestamp``, of ``"{timestamp}.{body}"`` (sent as X-Hub-Timestamp)."""
+    signed = body if timestamp is None else f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    headers = {"content-type": "application/json", "x-hub-signature-256": f"sha256={digest}"}
+    if timestamp is not None:
+        headers["x-hub-timestamp"] = str(timestamp)
+    return headers
 
 
 def event_body(event_id: str, event_type: str = "message_create", **extra: object) -> bytes:

@@ -155,28 +155,28 @@ def test_hub_rejects_anything_else(key: bytes, body: bytes, header: str) -> None
 
 
 def test_hub_timestamp_header_is_enforced_when_configured() -> None:
-    headers = {"x-hub-signature-256": sign_hub(b"k", b"{}")}
+    def hub(ts: int) -> dict[str, str]:
+        return {"x-hub-signature-256": sign_hub(b"k", b"{}", ts), "x-timestamp": str(ts)}
+
     with pytest.raises(SignatureError) as err:
-        verify_hub([b"k"], headers, b"{}", now=NOW, window=WINDOW, timestamp_header="x-timestamp")
+        verify_hub([b"k"], {"x-hub-signature-256": sign_hub(b"k", b"{}")}, b"{}", now=NOW, window=WINDOW,
+                   timestamp_header="x-timestamp")  # fmt: skip
     assert err.value.code == "bad_timestamp"
     with pytest.raises(SignatureError) as err:
-        verify_hub(
-            [b"k"],
-            {**headers, "x-timestamp": str(NOW - 301)},
-            b"{}",
-            now=NOW,
-            window=WINDOW,
-            timestamp_header="x-timestamp",
-        )
+        verify_hub([b"k"], hub(NOW - 301), b"{}", now=NOW, window=WINDOW, timestamp_header="x-timestamp")
     assert err.value.code == "stale_timestamp"
-    verify_hub(
-        [b"k"],
-        {**headers, "x-timestamp": str(NOW - 299)},
-        b"{}",
-        now=NOW,
-        window=WINDOW,
-        timestamp_header="x-timestamp",
-    )
+    verify_hub([b"k"], hub(NOW - 299), b"{}", now=NOW, window=WINDOW, timestamp_header="x-timestamp")
+
+
+@given(
+    signed_at=st.integers(min_value=NOW - 10**6, max_value=NOW + 10**6), edit=st.integers(min_value=1, max_value=10**6)
+)
+def test_the_hub_timestamp_is_signed_so_editing_it_breaks_the_signature(signed_at: int, edit: int) -> None:
+    """A captured request resent with a fresh timestamp header (to get back into the window) is refused."""
+    headers = {"x-hub-signature-256": sign_hub(b"k", b"{}", signed_at), "x-timestamp": str(signed_at + edit)}
+    with pytest.raises(SignatureError) as err:
+        verify_hub([b"k"], headers, b"{}", now=signed_at + edit, window=WINDOW, timestamp_header="x-timestamp")
+    assert err.value.code == "bad_signature"
 
 
 @pytest.mark.parametrize("secret", ["whsec_", "whsec_!!!", "whsec_a b"])

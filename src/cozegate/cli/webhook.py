@@ -37,10 +37,11 @@ def _signed_headers(tenant_name: str, body: bytes) -> dict[str, str]:
     headers = {"content-type": "application/json"}
     if tenant.scheme == "standard":
         headers |= standard_headers(key, "msg_" + secrets.token_hex(8), now, body)
+    elif tenant.timestamp_header:
+        headers["x-hub-signature-256"] = sign_hub(key, body, now)
+        headers[tenant.timestamp_header] = str(now)
     else:
         headers["x-hub-signature-256"] = sign_hub(key, body)
-        if tenant.timestamp_header:
-            headers[tenant.timestamp_header] = str(now)
     return headers
 
 

@@ -2,7 +2,9 @@
 
 * Standard Webhooks: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64>`` (several,
   space separated) over ``"{id}.{timestamp}.{body}"`` with HMAC-SHA256.
-* Hub: ``X-Hub-Signature-256: sha256=<hex>`` over the raw body, optionally with a timestamp header.
+* Hub: ``X-Hub-Signature-256: sha256=<hex>`` over the raw body (GitHub); with a timestamp header
+  configured, over ``"{timestamp}.{body}"``, so that the replay window cannot be dodged by editing the
+  header (as Slack's v0 signs ``v0:{timestamp}:{body}``).
 
 The signature is checked before the timestamp, so ``stale_timestamp`` is only ever reported for a
 genuine (but too old or too new) message: a replay, not a forgery.
@@ -45,8 +47,13 @@ def standard_headers(key: bytes, msg_id: str, timestamp: int, body: bytes) -> di
     }
 
 
-def sign_hub(key: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+def sign_hub(key: bytes, body: bytes, timestamp: int | None = None) -> str:
+    """``sha256=<hex>`` of the body, or of ``"{timestamp}.{body}"`` when the tenant names a timestamp header."""
+    return "sha256=" + hmac.new(key, _hub_signed(body, timestamp), hashlib.sha256).hexdigest()
+
+
+def _hub_signed(body: bytes, timestamp: int | str | None) -> bytes:
+    return body if timestamp is None else f"{timestamp}.".encode() + body
 
 
 def _parse_timestamp(raw: str) -> int:
@@ -112,20 +119,25 @@ def verify_hub(
     window: float,
     timestamp_header: str | None = None,
 ) -> None:
-    """Verify an ``X-Hub-Signature-256`` request (and its timestamp header when the tenant names one)."""
+    """Verify an ``X-Hub-Signature-256`` request; with ``timestamp_header``, the signature covers the
+    timestamp too, and the timestamp must be within the replay window."""
     raw_sig = headers.get(HUB_SIGNATURE)
     if not raw_sig:
         raise SignatureError("missing_signature", "the X-Hub-Signature-256 header is missing")
+    raw_ts = None
+    if timestamp_header is not None:
+        raw_ts = headers.get(timestamp_header)
+        if not raw_ts:
+            raise SignatureError("bad_timestamp", f"the {timestamp_header} header is missing")
     scheme, _, hex_value = raw_sig.partition("=")
     try:
         provided = bytes.fromhex(hex_value) if scheme == "sha256" else b""
     except ValueError:
         provided = b""
-    expected = [hmac.digest(k, body, "sha256") for k in keys]
+    signed = _hub_signed(body, raw_ts)
+    expected = [hmac.digest(k, signed, "sha256") for k in keys]
     if not provided or not _any_match(expected, [provided]):
-        raise SignatureError("bad_signature", "X-Hub-Signature-256 does not match this body with an active secret")
-    if timestamp_header is not None:
-        raw_ts = headers.get(timestamp_header)
-        if not raw_ts:
-            raise SignatureError("bad_timestamp", f"the {timestamp_header} header is missing")
+        covered = f'"{{{timestamp_header}}}.{{body}}"' if timestamp_header else "this body"
+        raise SignatureError("bad_signature", f"X-Hub-Signature-256 does not match {covered} with an active secret")
+    if raw_ts is not None:
         _check_window(_parse_timestamp(raw_ts), now, window)
