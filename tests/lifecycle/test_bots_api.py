@@ -43,13 +43,15 @@ def server(backend: Backend, tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def sim_bot(server: ServerProcess, bot_id: str) -> dict[str, Any]:
-    bots = httpx.get(server.url + "/_coze_sim/sim/bots", timeout=10).json()["bots"]
+    bots = httpx.get(server.url + "/_coze_sim/sim/bots", headers=ADMIN, timeout=10).json()["bots"]
     return next(b for b in bots if b["id"] == bot_id)
 
 
 def test_lifecycle_through_the_cli_and_the_admin_api(server: ServerProcess) -> None:
     api = httpx.Client(base_url=server.url, headers=ADMIN, timeout=30)
-    httpx.post(server.url + "/_coze_sim/sim/bots", json={"id": "bot-shop", "kind": "echo", "published": False})
+    httpx.post(
+        server.url + "/_coze_sim/sim/bots", json={"id": "bot-shop", "kind": "echo", "published": False}, headers=ADMIN
+    )
     assert sim_bot(server, "bot-shop")["published"] is False
 
     created = cli(server, "create", "shop", "--tenant", "default", "--recovery", "rollback")

@@ -52,6 +52,12 @@ def serve(
     overrides = {k: v for k, v in chosen.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     masked_logging(settings)
+    from cozegate.coze.clients import simulator_refusal
+
+    refusal = simulator_refusal(settings)
+    if refusal is not None:
+        typer.echo(f"error: {refusal}", err=True)
+        raise typer.Exit(2)
     if settings.plugins:
         plugins.load_ready(settings.plugins)  # fail here, with the reason, rather than inside the server
     try:

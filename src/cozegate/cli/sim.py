@@ -9,6 +9,7 @@ import typer
 
 PORT_HELP = "Listen port."
 HOST_HELP = "Listen address; keep it on loopback (the simulator accepts fixed test tokens)."
+EXPOSE_HELP = "Allow a non-loopback --host: anyone who reaches it can inject faults and read requests."
 SCENARIO_HELP = "Scenario YAML: accepted tokens, bots, workflows, faults active from the start."
 
 
@@ -16,6 +17,7 @@ def sim(
     port: Annotated[int, typer.Option(help=PORT_HELP)] = 8800,
     host: Annotated[str, typer.Option(help=HOST_HELP)] = "127.0.0.1",
     scenario: Annotated[Path | None, typer.Option(help=SCENARIO_HELP, exists=True, dir_okay=False)] = None,
+    expose: Annotated[bool, typer.Option("--expose", help=EXPOSE_HELP)] = False,
 ) -> None:
     """Run a local Coze OpenAPI simulator for development and tests (no Coze account, no internet).
 
@@ -28,6 +30,11 @@ def sim(
     `curl -X POST http://HOST:PORT/sim/faults -d '{"kind":"rate_limit","endpoint":"chat.create","count":1}'`;
     read what the simulator received with `GET /sim/requests`.
     """
+    from cozegate.coze.clients import is_loopback
+
+    if not is_loopback(host) and not expose:
+        typer.echo(f"error: {host} is not a loopback address; add --expose to serve the simulator there", err=True)
+        raise typer.Exit(2)
     import uvicorn
 
     from cozegate.coze.simulator import SimulatorConfig, create_simulator_app, load_simulator_config

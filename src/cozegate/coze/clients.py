@@ -8,6 +8,7 @@ built-in simulator, mounted by the gateway at ``SIMULATOR_MOUNT``.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -25,6 +26,33 @@ log = logging.getLogger(__name__)
 
 SIMULATOR_MOUNT = "/_coze_sim"
 SIMULATOR_TOKEN = "test-token"  # noqa: S105 - the simulator's default token, not a secret
+
+
+class SimulatorNotExposedError(RuntimeError):
+    """The built-in simulator would answer on an address other hosts reach."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address is reachable from this host only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: other hosts may resolve it to this one
+
+
+def simulator_refusal(settings: Settings) -> str | None:
+    """Why this process must not start (it would answer from the built-in simulator on an address other
+    hosts reach), or None."""
+    uses_simulator = settings.coze_token is None and settings.coze_jwt_client_id is None and not settings.coze_base_url
+    if not uses_simulator or is_loopback(settings.host) or settings.coze_simulator_exposed:
+        return None
+    return (
+        f"no Coze credentials and COZEGATE_HOST={settings.host} is not a loopback address: set "
+        "COZEGATE_COZE_TOKEN (or the COZEGATE_COZE_JWT_* app), or COZEGATE_COZE_BASE_URL to a simulator you run, "
+        "or COZEGATE_COZE_SIMULATOR_EXPOSED=true to serve the built-in simulator there on purpose"
+    )
 
 
 class CozeAccount(Protocol):
@@ -96,6 +124,9 @@ def build_coze_clients(settings: Settings) -> tuple[CozeClients, ASGIApp | None]
     else:
         from cozegate.coze.simulator import create_simulator_app
 
+        refusal = simulator_refusal(settings)
+        if refusal is not None:
+            raise SimulatorNotExposedError(refusal)
         log.warning("no Coze credentials (COZEGATE_COZE_TOKEN): bots answer from the built-in simulator")
         base_url = f"http://127.0.0.1:{settings.port}{SIMULATOR_MOUNT}"
         default, simulator = client(AsyncTokenAuth(SIMULATOR_TOKEN), base_url), create_simulator_app()

@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     coze_jwt_client_id: str | None = Field(None, description="Coze OAuth JWT app: client id.")
     coze_jwt_private_key_file: Path | None = Field(None, description="Coze OAuth JWT app: private key (PEM) file.")
     coze_jwt_public_key_id: str | None = Field(None, description="Coze OAuth JWT app: public key id.")
+    coze_simulator_exposed: bool = Field(
+        False,
+        description="Serve the built-in Coze simulator (used when no Coze credentials or base URL are set) on a "
+        "non-loopback `COZEGATE_HOST` too. Off: such a gateway refuses to start instead of answering from a "
+        "simulator anyone on the network could drive. Its `/_coze_sim/sim/*` endpoints take the admin token.",
+    )
     coze_timeout_seconds: float = Field(60.0, gt=0, description="Deadline of one Coze call (and stream silence).")
     coze_chat_timeout_seconds: float = Field(
         0.0,
