@@ -62,7 +62,13 @@ class CozegateApp(AssembledApp):
 
     def __init__(self, kernel: Kernel, features: list[Feature]) -> None:
         self.kernel = kernel
-        super().__init__(Assembly(features, kernel.state, on_ready=self._ready), wrap=_observed)
+        settings = kernel.settings
+        super().__init__(
+            Assembly(features, kernel.state, on_ready=self._ready),
+            wrap=_observed,
+            max_header_bytes=settings.max_header_bytes,
+            max_headers=settings.max_headers,
+        )
 
     def _ready(self) -> None:
         tune_garbage_collector()

@@ -226,6 +226,19 @@ def test_every_bad_input_gets_its_error_and_stores_nothing(server: ServerProcess
     assert 'cozegate_webhook_rejected_total{reason="unknown_tenant"} 2.0' in metrics
 
 
+def test_oversized_or_too_many_headers_answer_431_on_every_route(server: ServerProcess, backend: Backend) -> None:
+    body = event_body("evt-big-header")
+    signed = standard_headers(backend.secret, body)
+    huge = post(server, "/coze/webhook", body, {**signed, "x-padding": "a" * 65_536})
+    assert (huge.status_code, huge.json()["error"]["code"]) == (431, "headers_too_large")
+    many = post(server, "/coze/webhook", body, {**signed, **{f"x-h{i}": "v" for i in range(150)}})
+    assert (many.status_code, many.json()["error"]["code"]) == (431, "headers_too_large")
+    for path in ("/admin/inbox", "/v1/chat", "/healthz", "/plugins/x/y"):
+        assert httpx.get(server.url + path, headers={"x-padding": "a" * 20_000}).status_code == 431, path
+    assert inbox_rows(backend) == []
+    assert post(server, "/coze/webhook", body, signed).status_code == 200  # a normal request still goes through
+
+
 def test_dedup_key_sources_and_rotation(server: ServerProcess, backend: Backend) -> None:
     now = str(int(time.time()))
     body = event_body("same-body-id")

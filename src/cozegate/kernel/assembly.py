@@ -20,10 +20,16 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cozegate.http.asgi import send_answer
+from cozegate.http.errors import error_bytes
 from cozegate.http.request_context import RequestIdMiddleware
+from cozegate.http.request_ids import new_request_id
 from cozegate.kernel.feature import BackgroundTask, Feature
 
 log = logging.getLogger(__name__)
+
+MAX_HEADER_BYTES = 16_384  # names and values together, as most proxies (nginx: 4-8 KiB a line, 4 lines)
+MAX_HEADERS = 100
 
 
 @dataclass
@@ -103,8 +109,17 @@ class AssembledApp:
     ack path); anything else goes through the router. ``wrap`` puts ASGI middleware around the whole.
     """
 
-    def __init__(self, assembly: Assembly, *, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
+    def __init__(
+        self,
+        assembly: Assembly,
+        *,
+        wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+        max_headers: int = MAX_HEADERS,
+    ) -> None:
         self.assembly = assembly
+        self._max_header_bytes = max_header_bytes
+        self._max_headers = max_headers
         features = assembly.features
         framework = Starlette(
             routes=[route for feature in features for route in feature.routes],
@@ -133,6 +148,10 @@ class AssembledApp:
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            headers = scope["headers"]
+            if len(headers) > self._max_headers or sum(len(k) + len(v) for k, v in headers) > self._max_header_bytes:
+                await _headers_too_large(send, self._max_headers, self._max_header_bytes)
+                return
             path: str = scope["path"]
             endpoint = self._exact.get(path)
             if endpoint is not None:
@@ -149,6 +168,12 @@ class AssembledApp:
     async def _lifespan(self, _: object) -> AsyncIterator[None]:
         async with self.assembly.running():
             yield
+
+
+async def _headers_too_large(send: Send, count: int, size: int) -> None:
+    request_id = new_request_id()
+    message = f"a request may carry at most {count} headers and {size} bytes of them"
+    await send_answer(send, 431, error_bytes("headers_too_large", message, request_id), request_id)
 
 
 _PATH_TAIL = re.compile(r"(?P<prefix>.*)\{(?P<name>\w+):path\}")

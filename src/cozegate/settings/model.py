@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         "created with a fresh `default` tenant secret on first start.",
     )
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest webhook body accepted (413 above).")
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="Request headers (names and values together) above this answer 431."
+    )
+    max_headers: int = Field(100, ge=10, description="More request headers than this answer 431.")
     replay_window_seconds: int = Field(300, gt=0, description="Allowed age (and future skew) of a signed timestamp.")
 
     # --- inbox ---------------------------------------------------------------------------------
