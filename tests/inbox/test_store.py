@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from cozegate.inbox import InboxStore, NewEvent, Status, SubmitOutcome
 from cozegate.inbox.store import Completion
@@ -111,3 +112,16 @@ async def test_one_conversation_at_a_time_in_arrival_order(store: InboxStore) ->
     await store.finish_batch([Completion(a1.id, "w", Status.DEAD, 1006.0, error="gave up")])
     # a dead letter does not block the conversation for ever
     assert [e.dedup_key for e in await store.claim("w", 10, now=1006.0, lease_seconds=30)] == ["a2"]
+
+
+async def test_tenants_take_turns_so_a_backlog_does_not_hold_up_another_tenant(store: InboxStore) -> None:
+    """A tenant with a backlog gets no more than its turn while another tenant's events are due."""
+    backlog = [new(f"a{i}", tenant="a", at=1000.0 + i / 100) for i in range(40)]
+    conversations = [new(f"c{i}", tenant="c", at=1000.0 + i / 100, ordering=f"c/{i}") for i in range(40)]
+    late = [new(f"b{i}", tenant="b", at=1001.0 + i) for i in range(3)]
+    await store.insert_batch([*backlog, *conversations, *late])
+    claimed = await store.claim("w", 9, now=2000.0, lease_seconds=30)
+    by_tenant = Counter(e.tenant for e in claimed)
+    assert by_tenant == {"a": 3, "b": 3, "c": 3}  # one each, in turn, though b's events arrived last
+    rest = await store.claim("w", 100, now=2000.0, lease_seconds=30)
+    assert Counter(e.tenant for e in rest) == {"a": 37, "c": 37}  # room for all: nobody is held back

@@ -36,6 +36,7 @@ def server(backend: Backend) -> Iterator[ServerProcess]:
             ]
         },
         "by-header": {"secrets": [{"value": backend.secret}], "dedup_key": {"source": "header"}},
+        "noisy": {"secrets": [{"value": backend.secret}], "ingress_limits": {"rate": 0.01, "burst": 2}},
     }
     proc = ServerProcess(backend.settings_env(COZEGATE_WORKERS="0"), backend.tmp / "server.log").start()
     yield proc
@@ -237,6 +238,21 @@ def test_oversized_or_too_many_headers_answer_431_on_every_route(server: ServerP
         assert httpx.get(server.url + path, headers={"x-padding": "a" * 20_000}).status_code == 431, path
     assert inbox_rows(backend) == []
     assert post(server, "/coze/webhook", body, signed).status_code == 200  # a normal request still goes through
+
+
+def test_each_tenant_has_an_ingress_quota(server: ServerProcess, backend: Backend) -> None:
+    forged = event_body("forged")
+    assert post(server, "/webhooks/noisy", forged, standard_headers(OLD_SECRET, forged)).status_code == 401
+    codes = []
+    for i in range(3):
+        body = event_body(f"noisy-{i}")
+        codes.append(post(server, "/webhooks/noisy", body, standard_headers(backend.secret, body)))
+    assert [r.status_code for r in codes] == [200, 200, 429]  # the forged request spent no token
+    assert codes[2].json()["error"]["code"] == "tenant_rate_limited"
+    assert int(codes[2].headers["retry-after"]) >= 1
+    assert [r["dedup_key"] for r in inbox_rows(backend)] == ["noisy-0", "noisy-1"]
+    other = event_body("calm-1")
+    assert post(server, "/coze/webhook", other, standard_headers(backend.secret, other)).status_code == 200
 
 
 def test_dedup_key_sources_and_rotation(server: ServerProcess, backend: Backend) -> None:

@@ -109,8 +109,16 @@ class InboxStore:
 
         An event whose ordering key (its conversation) has an earlier unfinished event waits for it:
         one conversation's events run one at a time, in arrival order; different ones in parallel.
+        Tenants take turns: each one's oldest due event first, then each one's second, ..., so one
+        tenant's backlog cannot keep another's events waiting for every worker.
         """
-        params = {"now": now, "limit": limit, "owner": owner, "until": now + lease_seconds}
+        params = {
+            "now": now,
+            "limit": limit,
+            "scan": limit * SCAN_PER_CLAIMED,
+            "owner": owner,
+            "until": now + lease_seconds,
+        }
         stmt = self._claim.bindparams(**params)
         rows = await self.db.write(lambda conn: conn.execute(stmt).all())
         events = [
@@ -225,6 +233,7 @@ class InboxStore:
 
 
 _UNFINISHED = "status IN ('pending', 'processing')"  # the exact predicate of the partial indexes
+SCAN_PER_CLAIMED = 8  # unordered events read per event claimed (the oldest), to take turns between tenants
 # Heads: the oldest unfinished event of each ordering key, found by a skip scan of the partial index
 # (one seek per active conversation, whatever the backlog). Unordered events come from their own
 # partial index. The UPDATE re-checks status and due time, so concurrent claimers never share a row.
@@ -242,17 +251,24 @@ heads(id) AS (
     SELECT (SELECT min(e.id) FROM inbox_events e {by_ordering} WHERE e.{_UNFINISHED} AND e.ordering_key = keys.k)
     FROM keys WHERE keys.k IS NOT NULL
 ),
-candidates(id, available_at) AS (
-    SELECT e.id, e.available_at FROM heads JOIN inbox_events e ON e.id = heads.id WHERE e.available_at <= :now
+candidates(id, tenant, available_at) AS (
+    SELECT e.id, e.tenant, e.available_at FROM heads JOIN inbox_events e ON e.id = heads.id
+    WHERE e.available_at <= :now
     UNION ALL
-    SELECT id, available_at FROM inbox_events {by_unordered}
-    WHERE ordering_key IS NULL AND {_UNFINISHED} AND available_at <= :now
+    SELECT * FROM (
+        SELECT id, tenant, available_at FROM inbox_events {by_unordered}
+        WHERE ordering_key IS NULL AND {_UNFINISHED} AND available_at <= :now
+        ORDER BY available_at, id LIMIT :scan
+    ) oldest
+),
+turns(id, available_at, turn) AS (
+    SELECT id, available_at, row_number() OVER (PARTITION BY tenant ORDER BY available_at, id) FROM candidates
 )
 UPDATE inbox_events
 SET status = 'processing', lease_owner = :owner, available_at = :until, attempts = attempts + 1
 WHERE id IN (
     SELECT e.id FROM inbox_events e
-    JOIN (SELECT id FROM candidates ORDER BY available_at, id LIMIT :limit) c ON c.id = e.id {lock}
+    JOIN (SELECT id FROM turns ORDER BY turn, available_at, id LIMIT :limit) c ON c.id = e.id {lock}
 )
   AND {_UNFINISHED} AND available_at <= :now
 RETURNING id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log, trace_parent

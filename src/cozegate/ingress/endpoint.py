@@ -28,6 +28,7 @@ from cozegate.inbox import (
 from cozegate.ingress.dedup import dedup_key
 from cozegate.observability import metrics
 from cozegate.observability.tracing import current_traceparent
+from cozegate.rate_limits.ingress import IngressQuota, IngressQuotaError
 from cozegate.tenants import DEFAULT_TENANT
 from cozegate.tenants.live import LiveTenants
 from cozegate.webhooks.envelope import EnvelopeError, parse_envelope
@@ -52,9 +53,11 @@ class WebhookEndpoint:
         *,
         max_body_bytes: int,
         replay_window_seconds: float,
+        quota: IngressQuota | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._tenants = tenants
+        self._quota = quota
         self._inbox = inbox
         self._max_body = max_body_bytes
         self._window = replay_window_seconds
@@ -105,6 +108,17 @@ class WebhookEndpoint:
                 )
         except SignatureError as exc:
             raise Refusal(401, exc.code, exc.message) from None
+        if self._quota is not None:  # counted once the event is genuine: a forger cannot spend a tenant's quota
+            limits = tenant.limits
+            try:
+                await self._quota.take(tenant.name, limits.rate if limits else None, limits.burst if limits else None)
+            except IngressQuotaError as exc:
+                raise Refusal(
+                    429,
+                    "tenant_rate_limited",
+                    str(exc),
+                    headers=[(b"retry-after", str(exc.retry_after_seconds).encode())],
+                ) from None
 
         try:
             envelope, text = parse_envelope(body)

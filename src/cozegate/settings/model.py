@@ -194,6 +194,13 @@ class Settings(BaseSettings):
     jwt_jwks_refresh_seconds: float = Field(
         60.0, gt=0, description="An unknown `kid` refreshes the JWKS at most this often."
     )
+    ingress_tenant_rate: float = Field(
+        1000.0,
+        gt=0,
+        description="Verified webhook events per second a tenant may send (refill; shared by every replica through "
+        "Redis); over it, 429 `tenant_rate_limited` with Retry-After, so one tenant cannot fill the shared inbox.",
+    )
+    ingress_tenant_burst: float = Field(10_000.0, ge=1, description="Webhook events a tenant may send at once.")
     chat_tenant_rate: float = Field(50.0, gt=0, description="Chat proxy: requests per second per tenant (refill).")
     chat_tenant_burst: float = Field(100.0, ge=1, description="Chat proxy: requests a tenant may send at once.")
     chat_user_rate: float = Field(1.0, gt=0, description="Chat proxy: requests per second per user (refill).")

@@ -85,6 +85,15 @@ class ChatLimits(BaseModel):
     user_burst: float | None = Field(None, ge=1)
 
 
+class IngressLimits(BaseModel):
+    """How many verified webhook events per second this tenant may send (unset values: the process settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate: float | None = Field(None, gt=0)
+    burst: float | None = Field(None, ge=1)
+
+
 class DedupKeySource(BaseModel):
     """Where the idempotency key of an event comes from."""
 
@@ -210,6 +219,9 @@ class TenantConfig(BaseModel):
     )
     coze: CozeAccess | None = Field(None, description="The tenant's own Coze account; unset: the process's.")
     chat_limits: ChatLimits | None = Field(None, description="Chat proxy rate limits of this tenant.")
+    ingress_limits: IngressLimits | None = Field(
+        None, description="Webhook events per second this tenant may send; over it, 429 with Retry-After."
+    )
     workspace_ids: list[str] = Field(
         default_factory=list, description="Coze workspaces of this tenant: a JWT's `workspace_id` claim maps here."
     )

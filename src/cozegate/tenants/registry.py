@@ -18,6 +18,7 @@ from cozegate.rollout.model import Rollout
 from cozegate.tenants.model import (
     ChatLimits,
     DedupKeySource,
+    IngressLimits,
     KnowledgeConfig,
     SecretRef,
     TenantConfig,
@@ -42,6 +43,7 @@ class TenantIngress:
     keys: tuple[SigningKey, ...]
     dedup: DedupKeySource
     timestamp_header: str | None
+    limits: IngressLimits | None = None
 
     def active_keys(self, now: float) -> list[bytes]:
         return [k.key for k in self.keys if k.expires_at is None or k.expires_at > now]
@@ -98,7 +100,9 @@ def _ingress(name: str, config: TenantConfig) -> TenantIngress:
             raise ValueError(f"tenant {name}: empty secret")
         expires = ref.expires_at.astimezone(UTC).timestamp() if ref.expires_at else None
         keys.append(SigningKey(key, expires))
-    return TenantIngress(name, config.signature_scheme, tuple(keys), config.dedup_key, config.timestamp_header)
+    return TenantIngress(
+        name, config.signature_scheme, tuple(keys), config.dedup_key, config.timestamp_header, config.ingress_limits
+    )
 
 
 MIN_KNOWLEDGE_KEY_LENGTH = 16
