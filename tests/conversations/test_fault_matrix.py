@@ -150,6 +150,8 @@ def test_every_fault_makes_one_chat_at_coze_and_one_answer(
     assert by_fault["chat slower than its deadline"].answers == [FALLBACK]
     assert by_fault["chat slower than its deadline"].cancels == 1  # abandoned at its deadline: cancelled at Coze
     assert by_fault["gateway killed (SIGKILL) during the chat"].answers == ["echo: one two three four"]
+    # the stream cut before the chat id left no record: the next attempt found the chat by its tag
+    assert "found the chat of an unrecorded attempt" in servers[0].logs()
 
 
 def retarget(backend: Backend, server: ServerProcess, **tenant: Any) -> None:
