@@ -27,6 +27,10 @@ from tests.support.simulator import SimulatorProcess
 from tests.support.waiting import wait_for
 
 FALLBACK = "Sorry, the assistant could not answer this time."
+STOPS = {  # faults that stop the gateway during the chat (then it starts again)
+    "gateway killed (SIGKILL) during the chat": signal.SIGKILL,
+    "gateway stopped (SIGTERM) before Coze announced the chat": signal.SIGTERM,  # its event is given back
+}
 
 
 @dataclass
@@ -62,6 +66,7 @@ def start_gateway(backend: Backend, simulator: SimulatorProcess, receiver: Reply
         COZEGATE_COZE_MAX_ATTEMPTS="3",
         COZEGATE_HANDLER_TIMEOUT_SECONDS="4",
         COZEGATE_LEASE_SECONDS="6",
+        COZEGATE_SHUTDOWN_GRACE_SECONDS="0.2",
     )
     return ServerProcess(env, backend.tmp / log).start()
 
@@ -80,12 +85,12 @@ def test_every_fault_makes_one_chat_at_coze_and_one_answer(
         before = len(receiver.snapshot())
         setup()
         send(servers[-1], backend, event_id, text, conversation=f"c-{event_id}")
-        if fault == "gateway killed (SIGKILL) during the chat":
+        if fault in STOPS:
             wait_for(lambda: any(r["endpoint"] == "chat.create" for r in simulator.requests() if r["seq"] > since))
-            time.sleep(0.5)  # the chat is under way at Coze and recorded here
-            servers[-1].proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
-            servers[-1].proc.wait(timeout=10)  # type: ignore[union-attr]
-            servers.append(start_gateway(backend, simulator, receiver, "gateway-2.log"))
+            time.sleep(0.5)  # the chat is under way at Coze
+            servers[-1].proc.send_signal(STOPS[fault])  # type: ignore[union-attr]
+            servers[-1].proc.wait(timeout=30)  # type: ignore[union-attr]
+            servers.append(start_gateway(backend, simulator, receiver, f"gateway-{len(servers) + 1}.log"))
 
         def settled() -> bool:
             rows = [r for r in inbox_rows(backend) if r["dedup_key"] in (event_id, f"reply:{event_id}")]
@@ -126,14 +131,29 @@ def test_every_fault_makes_one_chat_at_coze_and_one_answer(
             "one two three four",
             lambda: simulator.inject(kind="slow_stream", endpoint="chat.create", delay_ms=400, count=1),
         )
+        run(
+            "gateway stopped (SIGTERM) before Coze announced the chat",
+            "e-term",
+            "five six",
+            lambda: simulator.inject(kind="slow_first_byte", endpoint="chat.create", delay_ms=3000, count=1),
+        )
+        run(
+            "Coze slow to make the conversation, then the chat",
+            "e-slow-setup",
+            "one two three four five six",
+            lambda: (
+                simulator.inject(kind="latency", endpoint="conversations.create", delay_ms=2000, count=1),
+                simulator.inject(kind="slow_stream", endpoint="chat.create", delay_ms=1000, count=1),
+            ),
+        )
         run("reply URL down", "e-reply", "hello", lambda: setattr(receiver, "fail_next", 3))
         retarget(backend, servers[-1], bot_id="bot-fail")
         run("Coze reports the chat failed", "e-fail", "hello")
         retarget(backend, servers[-1], bot_id="bot-fail", fallback_reply=None)
         run("chat failed, no fallback reply", "e-fail-dl", "hello")
     finally:
-        for s in servers[:-1]:
-            s.proc = None  # killed on purpose
+        for stopped in servers[:-1]:
+            stopped.proc = None  # stopped on purpose
         print_matrix(outcomes)
         assert servers[-1].stop(), servers[-1].logs()
     by_fault = {o.fault: o for o in outcomes}
@@ -150,8 +170,12 @@ def test_every_fault_makes_one_chat_at_coze_and_one_answer(
     assert by_fault["chat slower than its deadline"].answers == [FALLBACK]
     assert by_fault["chat slower than its deadline"].cancels == 1  # abandoned at its deadline: cancelled at Coze
     assert by_fault["gateway killed (SIGKILL) during the chat"].answers == ["echo: one two three four"]
+    assert by_fault["gateway stopped (SIGTERM) before Coze announced the chat"].answers == ["echo: five six"]
+    late = by_fault["Coze slow to make the conversation, then the chat"]  # the handler's deadline counts it all
+    assert (late.answers, late.cancels) == ([FALLBACK], 1)
+    assert not any("handler timed out" in str(r["attempt_log"]) for r in inbox_rows(backend))
     # the stream cut before the chat id left no record: the next attempt found the chat by its tag
-    assert "found the chat of an unrecorded attempt" in servers[0].logs()
+    assert "found the chat of an unrecorded attempt" in servers[0].logs() + servers[-1].logs()
 
 
 def retarget(backend: Backend, server: ServerProcess, **tenant: Any) -> None:
@@ -164,6 +188,6 @@ def retarget(backend: Backend, server: ServerProcess, **tenant: Any) -> None:
 
 
 def print_matrix(outcomes: list[Outcome]) -> None:
-    print("\nfault                                      chats at Coze  cancels  answers  dead-lettered")
+    print(f"\n{'fault':58s} chats at Coze  cancels  answers  dead-lettered")
     for o in outcomes:
-        print(f"{o.fault:42s} {o.chats:13d} {o.cancels:8d} {len(o.answers):8d}  {o.dead}")
+        print(f"{o.fault:58s} {o.chats:13d} {o.cancels:8d} {len(o.answers):8d}  {o.dead}")

@@ -38,6 +38,12 @@ def test_whatever_is_set_the_deadlines_nest_or_are_refused(chat: float | None, h
         assert s.handler_timeout_seconds == handler
 
 
+def test_a_lease_alone_derives_a_handler_that_fits_in_it() -> None:
+    s = Settings(lease_seconds=60)  # a configuration from before the chat timeout existed
+    assert (s.handler_timeout_seconds, s.coze_chat_timeout_seconds) == (30.0, 24.0)
+    assert Settings(lease_seconds=3).handler_timeout_seconds == 1.5
+
+
 def test_a_handler_deadline_shorter_than_its_chat_is_refused_with_what_to_set() -> None:
     with pytest.raises(ValidationError, match="at least 75 s"):
         Settings(handler_timeout_seconds=30, coze_chat_timeout_seconds=60)

@@ -35,7 +35,7 @@ from cozegate.tenants.registry import TenantBot
 log = logging.getLogger(__name__)
 
 QUESTION_TAG = "cozegate_event"  # meta_data key on the user's message: the tenant and event it came from
-TAG_SEARCH_DEPTH = 20  # latest messages of the conversation searched for an unrecorded chat
+TAG_SEARCH_DEPTH = 50  # latest messages (one page) of the conversation searched for an unrecorded chat
 
 # (tenant, the user's words, the text for Coze) -> the text for Coze, e.g. with knowledge passages
 Augment = Callable[[str, str, str], Awaitable[str]]
@@ -102,6 +102,7 @@ class Started:
 
 
 OnStarted = Callable[[Started], Awaitable[None]]
+OnAsking = Callable[[ChatRef], Awaitable[None]]  # the chat about to be asked for (its id empty)
 
 BotProgress = Started | AnswerDelta | Answer
 
@@ -130,10 +131,6 @@ class BotConversations:
         self.chat_timeout = chat_timeout
         self._live = live
 
-    def has_live(self, tenant: TenantBot) -> bool:
-        """Whether a managed bot of the tenant has a live release (which then answers)."""
-        return self._live is not None and self._live.coze_bot(tenant.name, tenant.managed_bot) is not None
-
     def line(self, tenant_name: str) -> TenantLine:
         tenant = self._tenants.current.bot(tenant_name)
         if tenant is None:
@@ -143,8 +140,17 @@ class BotConversations:
         except PermissionError as exc:
             raise TenantMisconfiguredError(str(exc)) from None
 
-    async def ask(self, line: TenantLine, question: Question, *, on_started: OnStarted | None = None) -> Answer:
-        async with contextlib.aclosing(self.stream(line, question, on_started=on_started)) as progress:
+    async def ask(
+        self,
+        line: TenantLine,
+        question: Question,
+        *,
+        on_asking: OnAsking | None = None,
+        on_started: OnStarted | None = None,
+        deadline: float | None = None,
+    ) -> Answer:
+        steps = self.stream(line, question, on_asking=on_asking, on_started=on_started, deadline=deadline)
+        async with contextlib.aclosing(steps) as progress:
             async for step in progress:
                 if isinstance(step, Answer):
                     return step
@@ -155,29 +161,24 @@ class BotConversations:
         line: TenantLine,
         question: Question,
         *,
-        resume: bool = True,
+        on_asking: OnAsking | None = None,
         on_started: OnStarted | None = None,
+        deadline: float | None = None,
     ) -> AsyncGenerator[BotProgress, None]:
         """``Started``, ``AnswerDelta`` pieces, then the ``Answer`` (a fallback: one piece and the answer).
-        ``on_started`` is awaited as soon as Coze announces the chat (the pipeline records it there).
-        Without ``resume`` a broken stream is raised instead of followed to its end."""
+        ``on_asking`` is awaited just before the user's message goes to Coze, ``on_started`` as soon as Coze
+        announces the chat (the pipeline records both). ``deadline`` (the event loop's time) bounds all of
+        it: what is left of a chat then is cancelled at Coze."""
         tenant = line.tenant
-        coze_conversation: str | None
-        if question.chat is not None:
-            bot_id, coze_conversation, text = question.chat.bot_id, question.chat.coze_conversation, ""
-        else:
-            bot_id, fallback = self._routing.route(
-                tenant.name, bot_for(tenant, question.user_id, self._exposures, self._live)
-            )
-            bind_log_fields(bot=bot_id)
-            if fallback is not None:  # the bot's circuit is open (health incident): its polite reply, no Coze call
-                yield AnswerDelta(fallback)
-                yield Answer(fallback, bot_id, None, question.conversation, fallback=True)
-                return
-            coze_conversation = await self._conversation(line, bot_id, question)
-            text = outbound_text(question.text, tenant.mask_pii_to_coze)
-            if self._augment is not None:
-                text = await self._augment(tenant.name, question.text, text)
+        async with asyncio.timeout_at(deadline):  # the steps before the chat: no chat to cancel yet
+            prepared = await self._prepare(line, question)
+        if isinstance(prepared, Answer):
+            yield AnswerDelta(prepared.text)
+            yield prepared
+            return
+        bot_id, coze_conversation, text = prepared
+        if question.chat is None and on_asking is not None:
+            await on_asking(ChatRef(coze_conversation or "", "", bot_id))
         external = question.conversation
         remember: asyncio.Task[str] | None = None
         chat = stream_chat(
@@ -187,10 +188,10 @@ class BotConversations:
             conversation_id=coze_conversation,
             text=text,
             tools=self._tools,
-            resume=resume,
             meta_data={QUESTION_TAG: question.tag} if question.tag else None,
             existing=question.chat.chat_id if question.chat is not None else None,
             deadline_seconds=self.chat_timeout,
+            deadline_at=deadline,
         )
         try:
             async with contextlib.aclosing(chat) as steps:
@@ -220,6 +221,22 @@ class BotConversations:
         finally:
             if remember is not None:
                 await _settled(remember)
+
+    async def _prepare(self, line: TenantLine, question: Question) -> Answer | tuple[str, str | None, str]:
+        """The bot, the Coze conversation and the text for Coze; or the fallback answer of an open circuit."""
+        tenant = line.tenant
+        if question.chat is not None:
+            return question.chat.bot_id, question.chat.coze_conversation, ""
+        wanted = bot_for(tenant, question.user_id, self._exposures, self._live)
+        bot_id, fallback = self._routing.route(tenant.name, wanted)
+        bind_log_fields(bot=bot_id)
+        if fallback is not None:  # the bot's circuit is open (health incident): its polite reply, no Coze call
+            return Answer(fallback, bot_id, None, question.conversation, fallback=True)
+        coze_conversation = await self._conversation(line, bot_id, question)
+        text = outbound_text(question.text, tenant.mask_pii_to_coze)
+        if self._augment is not None:
+            text = await self._augment(tenant.name, question.text, text)
+        return bot_id, coze_conversation, text
 
     async def find_chat(self, line: TenantLine, question: Question) -> ChatRef | None:
         """The chat Coze made for this question, found by its tag among the conversation's latest messages
@@ -267,8 +284,10 @@ def _answer(chat: ChatAnswer, bot_id: str, conversation: str | None) -> Answer:
 
 def bot_for(tenant: TenantBot, user_id: str, exposures: Exposures, live: LiveReleases | None = None) -> str:
     """The Coze bot that answers this user: the user's variant of the tenant's rollout (sticky: same user,
-    same variant); else the live release of its managed bot (what ``cozegate bots deploy`` published, and
-    a rollback restored); else its ``bot_id``."""
+    same variant); else the Coze bot serving its managed bot (what ``cozegate bots deploy`` published, a
+    rollback restored, or, while a new release deploys, the one it replaces); else its ``bot_id``. A named
+    managed bot that serves nothing yet, or the first release of one arriving with no ``bot_id`` to fall
+    back on, is waited for (``BotNotLiveError``: retried)."""
     if tenant.rollout is not None:
         variant = assign(tenant.rollout, user_id)
         exposures.count(tenant.name, tenant.rollout.experiment, variant.name)
@@ -278,9 +297,11 @@ def bot_for(tenant: TenantBot, user_id: str, exposures: Exposures, live: LiveRel
         return released
     if tenant.managed_bot is not None:
         raise BotNotLiveError(f"managed bot {tenant.managed_bot!r} of tenant {tenant.name} is not running")
-    if tenant.bot_id is None:
-        raise NoBotError(f"tenant {tenant.name} has no bot_id (or rollout) configured")
-    return tenant.bot_id
+    if tenant.bot_id is not None:
+        return tenant.bot_id
+    if live is not None and live.arriving(tenant.name):
+        raise BotNotLiveError(f"tenant {tenant.name}'s managed bot is deploying its first release")
+    raise NoBotError(f"tenant {tenant.name} has no bot_id (or rollout, or managed bot) configured")
 
 
 def outbound_text(text: str, mask_mode: str | None) -> str:

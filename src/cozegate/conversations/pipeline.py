@@ -14,6 +14,7 @@ letter asks again. Once a reply is recorded, a redelivered event goes straight t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -23,20 +24,21 @@ from cozegate.conversations.bot_conversation import (
     NoBotError,
     Question,
     Started,
-    TenantLine,
     TenantMisconfiguredError,
     UnknownTenantError,
 )
 from cozegate.conversations.replies import reply_event
-from cozegate.conversations.store import ChatRef, ConversationStore, Turn
+from cozegate.conversations.store import FALLBACK_CHAT_ID, ChatRef, ConversationStore, Turn
 from cozegate.coze import ChatFailedError, CozeCallError
+from cozegate.coze.chat_runner import CANCEL_SECONDS
 from cozegate.inbox import Event, Inbox, PermanentError
 from cozegate.tenants.live import LiveTenants
 from cozegate.webhooks.envelope import EventEnvelope
 
 log = logging.getLogger(__name__)
 
-FALLBACK_CHAT_ID = "cozegate-fallback"  # stored as the chat id of a turn answered by a bot's fallback reply
+RESERVE_SECONDS = CANCEL_SECONDS + 1.0  # of the handler's time: to cancel a late chat at Coze, then record
+RESERVE_SHARE = 0.2  # ... at most this share of it
 
 
 class MessagePipeline:
@@ -51,8 +53,8 @@ class MessagePipeline:
         if envelope.message is None or not envelope.conversation_id:
             raise PermanentError("message_create needs `conversation_id` and `message.content`")
         tenant = self._tenants.current.bot(event.tenant)
-        if tenant is None or not (tenant.bot_id or tenant.rollout or tenant.managed_bot or self._talk.has_live(tenant)):
-            raise PermanentError(f"tenant {event.tenant} has no bot_id (or rollout, or live managed bot) configured")
+        if tenant is None:
+            raise PermanentError(f"no tenant named {event.tenant!r}")
         if await self._store.reply_for(event.tenant, event.dedup_key) is not None:
             return  # answered before a crash; its delivery event is already queued
         try:
@@ -66,20 +68,31 @@ class MessagePipeline:
             owner=envelope.user_id,
             tag=f"{event.tenant}/{event.dedup_key}",
         )
-        known = await self._known_chat(event, line, question)
-        if known is not None and known.failed:
-            if event.attempt > 1:  # failed before: its answer is the policy's, never a second chat
-                answer = self._after_failure(tenant.fallback_reply, known.chat_id, known.bot_id, question, known.error)
-                return await self._record(event, envelope, tenant.reply_url, answer)
-            known = None  # an operator replayed the dead letter of a failed chat: ask again
+        known = await self._store.chat_of(event.tenant, event.dedup_key)
+        if known is not None and known.failed:  # failed before: its answer is the policy's, never a second chat
+            answer = self._after_failure(tenant.fallback_reply, known.chat_id, known.bot_id, question, known.error)
+            return await self._record(event, envelope, tenant.reply_url, answer)
+        if known is not None and not known.announced:  # asked before, and the chat never announced here
+            known = await self._talk.find_chat(line, question)  # None: Coze never got the message
+            if known is not None:
+                await self._store.record_chat(event.tenant, event.dedup_key, known)
         started: list[Started] = []
+
+        async def record_asking(chat: ChatRef) -> None:  # before the message leaves: a later attempt looks first
+            await self._store.record_chat(event.tenant, event.dedup_key, chat)
 
         async def record_start(chat: Started) -> None:
             started.append(chat)
             await self._store.record_chat(event.tenant, event.dedup_key, chat.ref())
 
         try:
-            answer = await self._talk.ask(line, _resuming(question, known), on_started=record_start)
+            answer = await self._talk.ask(
+                line,
+                _resuming(question, known),
+                on_asking=record_asking,
+                on_started=record_start,
+                deadline=_chat_deadline(event),
+            )
         except ChatFailedError as exc:
             ref = started[-1].ref() if started else known
             if ref is not None:
@@ -93,14 +106,6 @@ class MessagePipeline:
                 raise PermanentError(str(exc)) from exc
             raise
         await self._record(event, envelope, tenant.reply_url, answer)
-
-    async def _known_chat(self, event: Event, line: TenantLine, question: Question) -> ChatRef | None:
-        known = await self._store.chat_of(event.tenant, event.dedup_key)
-        if known is None and event.attempt > 1:  # a crash may have come between Coze's chat and its record
-            known = await self._talk.find_chat(line, question)
-            if known is not None:
-                await self._store.record_chat(event.tenant, event.dedup_key, known)
-        return known
 
     @staticmethod
     def _after_failure(
@@ -128,6 +133,14 @@ class MessagePipeline:
         outbox = [reply_event(event, envelope.conversation_id, envelope.user_id, answer.text)] if reply_url else []
         await self._inbox.commit(lambda conn: self._store.record_turn_in(conn, turn), outbox)
         log.info("answered", extra={"tenant": event.tenant, "coze_chat_id": chat_id, "fallback": answer.fallback})
+
+
+def _chat_deadline(event: Event) -> float | None:
+    """When the chat must end: before the handler's own deadline, leaving time to cancel it and record."""
+    if event.deadline is None:
+        return None
+    left = event.deadline - asyncio.get_running_loop().time()
+    return event.deadline - min(RESERVE_SECONDS, left * RESERVE_SHARE)
 
 
 def _resuming(question: Question, known: ChatRef | None) -> Question:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cozegate.storage import Database
@@ -23,9 +23,12 @@ class Reply:
     delivered_at: float | None
 
 
+FALLBACK_CHAT_ID = "cozegate-fallback"  # the chat id recorded for an answer no Coze chat gave (a fallback reply)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRef:
-    """The Coze chat an event's handling started."""
+    """The Coze chat an event's handling started; ``chat_id`` empty: asked for, not (yet) announced."""
 
     coze_conversation: str
     chat_id: str
@@ -35,6 +38,10 @@ class ChatRef:
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def announced(self) -> bool:
+        return bool(self.chat_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +127,7 @@ class ConversationStore:
             "coze_conversation_id": chat.coze_conversation,
             "chat_id": chat.chat_id,
             "bot_id": chat.bot_id,
-            "status": "failed" if chat.failed else "running",
+            "status": "failed" if chat.failed else "running" if chat.announced else "asking",
             "error": chat.error,
             "started_at": time.time(),
         }
@@ -140,9 +147,12 @@ class ConversationStore:
         await self._db.write(lambda conn: self._transcript_in(conn, turn, time.time()))
 
     def record_turn_in(self, conn: Connection, turn: Turn) -> None:
-        """Both transcript lines and the reply, inside the caller's transaction (with the reply's outbox event)."""
+        """Both transcript lines and the reply, inside the caller's transaction (with the reply's outbox event);
+        the chat record of the event goes (the recorded reply answers any later attempt)."""
         now = time.time()
         self._transcript_in(conn, turn, now)
+        c = coze_chats.c
+        conn.execute(delete(coze_chats).where(c.tenant == turn.tenant, c.source_event == turn.source_event))
         conn.execute(
             replies.insert().values(
                 tenant=turn.tenant,

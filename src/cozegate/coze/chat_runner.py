@@ -4,9 +4,9 @@
 the answer as it arrives, and the whole ``ChatAnswer`` last; ``run_chat`` is the same turn without the
 pieces. Tool calls (``requires_action``) run against the given ``ToolRunner`` and their outputs are
 submitted until the chat ends. If the stream breaks after Coze announced the chat, the chat is not
-started again (that would post the user's message twice): with ``resume`` (the default) it is polled
-to its end and its messages are read instead; without, the break is raised (``StreamIncompleteError``
-or the ``CozeCallError``) for the caller to report.
+started again (that would post the user's message twice): it is polled to its end and its messages
+are read instead. A chat already started (``existing``) is followed the same way; one still running at
+its deadline is cancelled at Coze (``ChatTimedOutError``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from cozepy import Chat, ChatEvent, ChatEventType, ChatStatus, Message, MessageT
 
 from cozegate.coze.client import CozeClient, last_logid
 from cozegate.coze.errors import CozeCallError
+from cozegate.settings.model import DEFAULT_CHAT_TIMEOUT
 
 ToolRunner = Callable[[str, dict[str, Any]], Awaitable[str]]
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 _RUNNING = {ChatStatus.CREATED, ChatStatus.IN_PROGRESS}
 ANSWER_SEPARATOR = "\n\n"  # between the answer messages of one chat
-DEFAULT_DEADLINE = 120.0  # seconds a chat may take (stream, tools, polling) before it is cancelled at Coze
+DEFAULT_DEADLINE = DEFAULT_CHAT_TIMEOUT  # seconds a chat may take (stream, tools, polling) before it is cancelled
 CANCEL_SECONDS = 5.0
 
 
@@ -52,14 +53,6 @@ class ChatTimedOutError(ChatFailedError):
 
     def __init__(self, chat_id: str, seconds: float, logid: str | None = None) -> None:
         super().__init__(chat_id, None, f"not finished within {seconds:g} s, cancelled at Coze", logid)
-
-
-class StreamIncompleteError(Exception):
-    """The stream ended before Coze said how the chat ended (raised only without ``resume``)."""
-
-    def __init__(self, chat_id: str | None) -> None:
-        super().__init__("the answer stream ended before the chat completed")
-        self.chat_id = chat_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +140,20 @@ async def stream_chat(
     conversation_id: str | None,
     text: str,
     tools: ToolRunner | None = None,
-    resume: bool = True,
     meta_data: dict[str, str] | None = None,
     existing: str | None = None,
     deadline_seconds: float = DEFAULT_DEADLINE,
+    deadline_at: float | None = None,
     max_tool_rounds: int = 5,
     poll_interval: float = 0.5,
 ) -> AsyncGenerator[ChatProgress, None]:
     """The chat turn. ``meta_data`` tags the user's message (so a chat can be found again by it);
     ``existing`` names a chat already started in ``conversation_id``: it is followed to its end instead
-    of asking again. Past ``deadline_seconds`` a running chat is cancelled at Coze (``ChatTimedOutError``)."""
+    of asking again. Past ``deadline_seconds`` from now (or the event loop's ``deadline_at``, if sooner)
+    a running chat is cancelled at Coze (``ChatTimedOutError``)."""
     deadline = asyncio.get_running_loop().time() + deadline_seconds
+    if deadline_at is not None and deadline_at < deadline:
+        deadline, deadline_seconds = deadline_at, max(0.0, deadline_at - asyncio.get_running_loop().time())
     turn = _Turn(conversation_id)
     events: AsyncIterator[ChatEvent]
     if existing is None:
@@ -200,8 +196,6 @@ async def stream_chat(
                 await closing()
         chat = turn.chat
         if chat is None:
-            if not resume:
-                raise StreamIncompleteError(None)
             raise CozeCallError(
                 "chat.stream", "the stream ended before Coze announced the chat", retryable=True, sent=True
             )
@@ -209,10 +203,6 @@ async def stream_chat(
             announced = True
             yield ChatStarted(chat.id, turn.conversation_id)
         if broken is not None or chat.status in _RUNNING:  # the chat runs on at Coze
-            if not resume:
-                if broken is not None:
-                    raise broken
-                raise StreamIncompleteError(chat.id)
             log.info("following chat %s to its end", chat.id)
             await _follow(client, turn, chat.id, poll_interval, deadline, deadline_seconds)
             chat = turn.chat
@@ -262,16 +252,15 @@ async def _before(deadline: float, turn: _Turn, client: CozeClient, seconds: flo
         raise ChatTimedOutError(turn.chat.id, seconds, last_logid.get()) from None
 
 
-async def cancel_chat(client: CozeClient, conversation_id: str, chat_id: str) -> bool:
-    """Cancel a chat at Coze (best effort, within a few seconds); False if Coze did not take it."""
+async def cancel_chat(client: CozeClient, conversation_id: str, chat_id: str) -> None:
+    """Cancel a chat at Coze (best effort, within ``CANCEL_SECONDS``; a failure is logged)."""
     try:
         async with asyncio.timeout(CANCEL_SECONDS):
             await client.chat_cancel(conversation_id=conversation_id, chat_id=chat_id)
     except Exception as exc:
         log.warning("could not cancel chat %s at Coze: %s", chat_id, exc.__class__.__name__)
-        return False
+        return
     log.info("chat cancelled at Coze", extra={"coze_chat_id": chat_id})
-    return True
 
 
 async def _follow(

@@ -97,6 +97,7 @@ class CozeClient:
 
     async def _call(self, endpoint: str, operation: Callable[[AsyncCoze], Awaitable[T]]) -> T:
         attempt = 0
+        last_logid.set(None)  # an error names this call's log id, or none
         while True:
             attempt += 1
             started = time.perf_counter()
@@ -156,6 +157,7 @@ class CozeClient:
         is read (never across a ``yield``: the consumer's own spans are not its children).
         """
         span = tracer().start_span(f"coze {endpoint}", attributes={"coze.endpoint": endpoint})
+        last_logid.set(None)  # an error names this stream's log id, or none
         try:
             attempt = 0
             while True:
@@ -268,14 +270,6 @@ class CozeClient:
     async def chat_cancel(self, *, conversation_id: str, chat_id: str) -> Chat:
         return await self.call(
             "chat.cancel", lambda sdk: sdk.chat.cancel(conversation_id=conversation_id, chat_id=chat_id)
-        )
-
-    async def submit_tool_outputs(self, *, conversation_id: str, chat_id: str, outputs: Sequence[ToolOutput]) -> Chat:
-        return await self.call(
-            "chat.submit_tool_outputs",
-            lambda sdk: sdk.chat.submit_tool_outputs(
-                conversation_id=conversation_id, chat_id=chat_id, tool_outputs=list(outputs)
-            ),
         )
 
     # -- conversations and messages -------------------------------------------------------------

@@ -37,7 +37,7 @@ def classify(exc: BaseException) -> Failure:
             code=code,
             logid=exc.logid,
             message=exc.msg or str(exc),
-            sent=False,
+            sent=server_error,  # a proxy's 502/504 page: Coze behind it may have acted on the request
         )
     if isinstance(exc, CozeInvalidEventError):
         return Failure(True, False, None, exc.logid or None, f"invalid stream event: {exc}")

@@ -8,7 +8,9 @@ piece: ``event: chat`` (ids), ``event: delta`` (``{"content"}``), then ``event: 
 back as one JSON object. A client that disconnects mid-stream closes the Coze stream and the chat is
 cancelled at Coze. A failed chat answers 502 ``chat_failed`` (504 ``chat_timed_out`` past its deadline,
 cancelled at Coze) with Coze's code and log id in ``details``. Every chat is written to its conversation's
-transcript and audited (``chat.proxy``).
+transcript, and every request that reaches the bot (answered, failed, refused, abandoned) is audited
+(``chat.proxy``); requests over their rate limit are counted in metrics only, so a flood cannot grow the
+audit log.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from cozegate.conversations.bot_conversation import (
     TenantLine,
     TenantMisconfiguredError,
 )
-from cozegate.conversations.store import ConversationStore, Turn
-from cozegate.coze import AnswerDelta, ChatFailedError, CozeCallError, StreamIncompleteError
+from cozegate.conversations.store import FALLBACK_CHAT_ID, ConversationStore, Turn
+from cozegate.coze import AnswerDelta, ChatFailedError, CozeCallError
 from cozegate.coze.chat_runner import ChatTimedOutError, cancel_chat
 from cozegate.gateway.admin_auth import Authenticator, tenant_allowed, user_endpoint
 from cozegate.gateway.jwt_auth import Principal
@@ -101,31 +103,13 @@ def chat_routes(
             tag=f"{tenant_name}/chat:{rid}",
         )
         record = _Record(store, audit, tenant_name, principal, question, rid, body.stream)
-        if body.stream:
-            events = _relay(talk, line, question, record)
-            try:  # the route, the conversation and the chat's start are settled before the answer's status
-                first = await anext(events)
-            except BotNotLiveError as exc:
-                return error_response(503, "bot_not_live", str(exc), rid, headers={"retry-after": "5"})
-            except CozeCallError as exc:
-                await record.failed(_coze_code(exc), exc)
-                return error_response(502, _coze_code(exc), str(exc), rid, details=_coze_details(exc))
-            return StreamingResponse(
-                _prepend(first, events), media_type="text/event-stream", headers={"cache-control": "no-cache"}
-            )
         try:
-            answer = await talk.ask(line, question)
-        except BotNotLiveError as exc:
-            return error_response(503, "bot_not_live", str(exc), rid, headers={"retry-after": "5"})
-        except ChatFailedError as exc:
-            code, status = ("chat_timed_out", 504) if isinstance(exc, ChatTimedOutError) else ("chat_failed", 502)
-            await record.failed(code, exc)
-            return error_response(status, code, str(exc), rid, details=_chat_details(exc))
-        except CozeCallError as exc:
-            await record.failed(_coze_code(exc), exc)
-            return error_response(502, _coze_code(exc), str(exc), rid, details=_coze_details(exc))
-        await record.answered(answer)
-        return JSONResponse(_done(answer))
+            return await _answer(talk, line, question, record, body.stream, rid)
+        except (LookupError, BotNotLiveError) as exc:  # (the guard answers a LookupError with its 404)
+            await record.refused(exc)
+            if isinstance(exc, BotNotLiveError):
+                return error_response(503, "bot_not_live", str(exc), rid, headers={"retry-after": "5"})
+            raise
 
     return [Route("/v1/chat", user_endpoint(chat, auth), methods=["POST"])]
 
@@ -149,6 +133,14 @@ class _Record:
         self._principal, self._question, self._rid, self._stream = principal, question, request_id, stream
 
     async def answered(self, answer: Answer) -> None:
+        try:
+            await self._transcript(answer)
+        except Exception:  # the user has the answer; the log says the transcript lines are missing
+            log.exception("the chat's transcript lines were not written")
+        outcome = "fallback" if answer.fallback else "answered"
+        await self._audited(outcome, answer.conversation, {"bot": answer.bot_id, "chat_id": answer.chat_id})
+
+    async def _transcript(self, answer: Answer) -> None:
         if answer.conversation is not None:
             turn = Turn(
                 tenant=self._tenant,
@@ -157,11 +149,12 @@ class _Record:
                 user_id=self._principal.subject,
                 question=self._question.text,
                 answer=answer.text,
-                coze_chat_id=answer.chat_id or "cozegate-fallback",
+                coze_chat_id=answer.chat_id or FALLBACK_CHAT_ID,
             )
             await self._store.record_exchange(turn)
-        outcome = "fallback" if answer.fallback else "answered"
-        await self._audited(outcome, answer.conversation, {"bot": answer.bot_id, "chat_id": answer.chat_id})
+
+    async def refused(self, exc: BaseException) -> None:
+        await self._audited("refused", self._question.conversation, {"reason": exc.__class__.__name__})
 
     async def failed(self, code: str, exc: BaseException) -> None:
         details: dict[str, object] = {"code": code}
@@ -186,6 +179,45 @@ class _Record:
             )
         except Exception:  # the user has the answer; the log says the record is missing
             log.exception("the chat's audit record was not written")
+
+
+async def _answer(
+    talk: BotConversations, line: TenantLine, question: Question, record: _Record, stream: bool, rid: str
+) -> Response:
+    if stream:
+        events = _relay(talk, line, question, record)
+        try:  # the route, the conversation and the chat's start are settled before the answer's status
+            first = await anext(events)
+        except CozeCallError as exc:
+            await record.failed(_coze_code(exc), exc)
+            return error_response(502, _coze_code(exc), str(exc), rid, details=_coze_details(exc))
+        return StreamingResponse(
+            _prepend(first, events), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        )
+    try:
+        answer = await talk.ask(line, question, deadline=None)
+    except ChatFailedError as exc:
+        code, status = ("chat_timed_out", 504) if isinstance(exc, ChatTimedOutError) else ("chat_failed", 502)
+        await record.failed(code, exc)
+        return error_response(status, code, str(exc), rid, details=_chat_details(exc))
+    except CozeCallError as exc:
+        if exc.sent:  # the message may have reached Coze: a chat found by its tag is cancelled
+            _leave_running(_cancel_unannounced(talk, line, question))
+        await record.failed(_coze_code(exc), exc)
+        return error_response(502, _coze_code(exc), str(exc), rid, details=_coze_details(exc))
+    await record.answered(answer)
+    return JSONResponse(_done(answer))
+
+
+async def _cancel_unannounced(talk: BotConversations, line: TenantLine, question: Question) -> None:
+    """The chat Coze may have started for a request whose answer broke off before its id: cancel it."""
+    try:
+        found = await talk.find_chat(line, question)
+    except Exception as exc:
+        log.warning("could not look for the chat of a broken request: %s", exc.__class__.__name__)
+        return
+    if found is not None and found.announced:
+        await cancel_chat(line.client, found.coze_conversation, found.chat_id)
 
 
 def _coze_code(exc: CozeCallError) -> str:
@@ -229,13 +261,15 @@ async def _relay(
                         yield _sse("delta", {"content": step.text})
                     else:
                         finished = True
+                        recorded = asyncio.ensure_future(record.answered(step))  # kept if the client leaves
                         yield _sse("done", _done(step))
-                        await record.answered(step)
+                        await asyncio.shield(recorded)
             except CozeCallError as exc:
-                if not started and exc.endpoint == "conversations.create":
+                if not started and not exc.sent:  # Coze refused before any chat: the endpoint answers 502
                     raise
                 finished = True
-                if not started and exc.sent:  # the stream ended before Coze said whether a chat began
+                if not started:  # the stream ended before Coze said whether a chat began
+                    _leave_running(_cancel_unannounced(talk, line, question))
                     message = "the answer stream ended before Coze announced the chat"
                     yield _sse("error", {"code": "stream_incomplete", "message": message, "chat_id": None})
                     await record.failed("stream_incomplete", exc)
@@ -243,11 +277,6 @@ async def _relay(
                     yield _sse("error", {"code": "coze_failed", "message": str(exc), "chat_id": chat_id,
                                          **_coze_details(exc)})  # fmt: skip
                     await record.failed("coze_failed", exc)
-            except StreamIncompleteError as exc:  # (not raised while following a broken stream)
-                finished = True
-                message = "the answer stream ended before the chat completed"
-                yield _sse("error", {"code": "stream_incomplete", "message": message, "chat_id": chat_id})
-                await record.failed("stream_incomplete", exc)
             except ChatFailedError as exc:
                 finished = True
                 code = "chat_timed_out" if isinstance(exc, ChatTimedOutError) else "chat_failed"

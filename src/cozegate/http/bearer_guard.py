@@ -1,9 +1,13 @@
 """``BearerGuard``: an ASGI app whose chosen paths answer only to one bearer token (compared in constant
-time); the rest pass through untouched. 401 with the project's error body otherwise."""
+time); the rest pass through untouched. 401 with the project's error body otherwise.
+
+``LoopbackOnly``: an ASGI app that answers only requests that reached the server on a loopback address
+(the address the connection was accepted on, whatever the process was told to listen on)."""
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,3 +34,24 @@ class BearerGuard:
                 await send_answer(send, 401, body, request_id, [(b"www-authenticate", b"Bearer")])
                 return
         await self._app(scope, receive, send)
+
+
+class LoopbackOnly:
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] == "http" and server is not None and not _loopback(str(server[0])):
+            request_id = request_id_from(RawHeaders(scope["headers"]).get("x-request-id"))
+            body = error_bytes("not_found", "not served on this address", request_id)
+            await send_answer(send, 404, body, request_id)
+            return
+        await self._app(scope, receive, send)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -49,6 +49,7 @@ class Event:
     attempt: int
     attempt_log: list[dict[str, Any]] = field(default_factory=list)
     trace_parent: str | None = None
+    deadline: float | None = None  # the event loop's time at which this attempt's handler is cancelled
 
     @property
     def payload(self) -> dict[str, Any]:

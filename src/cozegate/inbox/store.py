@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, func, select, text, update
+from sqlalchemy import Connection, Row, Select, and_, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cozegate.inbox.model import Event, NewEvent, Status, StoredEvent, SubmitOutcome
 from cozegate.storage import Database
+from cozegate.storage.schema import coze_chats
 from cozegate.storage.schema import inbox_events as t
 
 _CLAIM_COLUMNS = (
@@ -215,13 +216,25 @@ class InboxStore:
         return await self.db.read(lambda conn: [_stored(r) for r in conn.execute(stmt)])
 
     async def replay(self, event_id: int, now: float) -> bool:
-        """A dead letter goes back to the queue with a fresh attempt budget; its history is kept."""
+        """A dead letter goes back to the queue with a fresh attempt budget; its history is kept. A replay
+        starts its handling over: the Coze chat its last attempts left (failed, or never found) is
+        forgotten, so the message is asked again, as the operator asked."""
+        dead = select(t.c.tenant, t.c.dedup_key).where(t.c.id == event_id, t.c.status == Status.DEAD.value)
         stmt = (
             update(t)
             .where(t.c.id == event_id, t.c.status == Status.DEAD.value)
             .values(status=Status.PENDING.value, attempts=0, available_at=now, finished_at=None)
         )
-        return await self.db.write(lambda conn: conn.execute(stmt).rowcount == 1)
+
+        def work(conn: Connection) -> bool:
+            row = conn.execute(dead).first()
+            if row is None:
+                return False
+            c = coze_chats.c
+            conn.execute(delete(coze_chats).where(c.tenant == row.tenant, c.source_event == row.dedup_key))
+            return bool(conn.execute(stmt).rowcount == 1)
+
+        return await self.db.write(work)
 
     async def discard(self, event_id: int, now: float) -> bool:
         stmt = (

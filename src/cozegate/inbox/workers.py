@@ -150,7 +150,8 @@ class WorkerPool:
             await self._inbox.completions.submit(Completion(event.id, self.owner, Status.DONE, self._clock()))
             return
         try:
-            async with asyncio.timeout(self._timeout):
+            event.deadline = asyncio.get_running_loop().time() + self._timeout
+            async with asyncio.timeout_at(event.deadline):
                 await handler(event)
         except asyncio.CancelledError:
             raise

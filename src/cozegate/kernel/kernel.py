@@ -24,7 +24,7 @@ from cozegate.compliance import AuditLog
 from cozegate.coze import CozeClient
 from cozegate.coze.chat_runner import ToolRunner
 from cozegate.coze.clients import SIMULATOR_MOUNT, CozeClients, build_coze_clients
-from cozegate.http.bearer_guard import BearerGuard
+from cozegate.http.bearer_guard import BearerGuard, LoopbackOnly
 from cozegate.inbox import EventHandlers, Inbox, InboxStore, RetryPolicy, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
 from cozegate.inbox.fast_dedup import FastDedup, MemoryFastDedup, RedisFastDedup
@@ -124,7 +124,9 @@ class Kernel:
         if self.simulator is not None:  # its fault injection and request log answer to the admin token only
             token = self.admin_token.get_secret_value() if self.admin_token is not None else None
             admin_paths = f"{SIMULATOR_MOUNT}/sim/"
-            guarded = BearerGuard(self.simulator, token, lambda path: path.startswith(admin_paths))
+            guarded: ASGIApp = BearerGuard(self.simulator, token, lambda path: path.startswith(admin_paths))
+            if not self.settings.coze_simulator_exposed:  # also when run under another server's --host
+                guarded = LoopbackOnly(guarded)
             simulator = [Mount(SIMULATOR_MOUNT, app=guarded)]
         return [
             Feature("process", stop=_end_of_process),

@@ -58,8 +58,8 @@ INBOX_PROCESSING_SECONDS = Histogram(
     "cozegate_inbox_processing_seconds",
     "Handler execution time per attempt.",
     ["event_type", "outcome"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0),  # timeout: 30 s
-    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 180.0),
+    registry=REGISTRY,  # handlers time out after 150 s by default (the chat's 120 s and some)
 )
 INBOX_RETRIES = Counter(
     "cozegate_inbox_retries", "Handler attempts scheduled for retry.", ["event_type"], registry=REGISTRY

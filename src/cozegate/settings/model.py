@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         0.0,
         ge=0,
         description="A handler call is cancelled after this. 0: derived from the chat timeout (chat timeout / 0.8, "
-        "150 s by default); set alone, the chat timeout is 0.8 of it.",
+        "150 s by default), or with only the lease set, the lease - 30 s; set alone, the chat timeout is 0.8 of it.",
     )
     poll_interval_seconds: float = Field(0.5, gt=0, description="How often idle workers look for due events.")
     max_attempts: int = Field(8, ge=1, description="Handler attempts before an event is dead-lettered.")
@@ -289,6 +289,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _deadlines_nest(self) -> Settings:
         """The chat fits in the handler and the handler in its lease: each derived from the other when unset."""
+        if self.lease_seconds and not self.handler_timeout_seconds and not self.coze_chat_timeout_seconds:
+            # only the lease given (an older configuration): the handler fits in it
+            self.handler_timeout_seconds = max(self.lease_seconds - LEASE_MARGIN, self.lease_seconds / 2)
         if not self.handler_timeout_seconds and not self.coze_chat_timeout_seconds:
             self.coze_chat_timeout_seconds = DEFAULT_CHAT_TIMEOUT
         if not self.handler_timeout_seconds:

@@ -146,7 +146,7 @@ coze_chats = Table(  # the Coze chat an event's handling started: a later attemp
     Column("coze_conversation_id", String(64), nullable=False),
     Column("chat_id", String(64), nullable=False),
     Column("bot_id", String(64), nullable=False),
-    Column("status", String(16), nullable=False),  # running (until known otherwise) | failed
+    Column("status", String(16), nullable=False),  # asking (not announced yet) | running | failed
     Column("error", Text),  # why it failed: Coze's code, message and log id
     Column("started_at", Float, nullable=False),
 )
