@@ -7,6 +7,10 @@ each conversation sends its next message when the previous reply arrived.
   reply POSTed to a receiver in this process; latency = send start → reply received.
 * direct: cozepy ``AsyncCoze.chat.stream`` against the simulator until the chat completes.
 
+CPU time (user + system, read from /proc/<pid>/stat, the process and its children) is measured
+around each phase: the cozegate process tree per reply and the simulator per chat, so the ratio of
+the two says how much work cozegate adds per message, whatever else the machine is doing.
+
     .venv/bin/python bench/pipeline/run.py                     # 64 conversations x 20 messages
     .venv/bin/python bench/pipeline/run.py --conversations 16 --messages 10
 """
@@ -35,6 +39,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common.cpu import tree_cpu_seconds
 
 from cozegate.tenants import new_standard_secret
 from cozegate.tenants.model import decode_standard_secret
@@ -200,10 +207,15 @@ def main() -> None:
     try:
         wait_http(f"http://127.0.0.1:{sim_port}/sim/requests")
         wait_http(f"http://127.0.0.1:{gate_port}/readyz")
+        sim_before = tree_cpu_seconds(sim.pid)
         direct_lat, direct_secs = asyncio.run(direct(f"http://127.0.0.1:{sim_port}", args))
+        sim_direct_cpu = tree_cpu_seconds(sim.pid) - sim_before
+        sim_before, gate_before = tree_cpu_seconds(sim.pid), tree_cpu_seconds(gate.pid)
         gate_lat, gate_secs = asyncio.run(
             through_gateway(f"http://127.0.0.1:{gate_port}", decode_standard_secret(secret), receiver, args)
         )
+        gate_cpu = tree_cpu_seconds(gate.pid) - gate_before
+        sim_gate_cpu = tree_cpu_seconds(sim.pid) - sim_before
     finally:
         for proc in (gate, sim):
             proc.terminate()
@@ -218,6 +230,10 @@ def main() -> None:
     for name, p50, p99, rate in rows:
         print(f"{name:28s} {p50 * 1000:8.1f} {p99 * 1000:8.1f} {rate:8.0f}")
     print(f"overhead ratio (p50 through cozegate / p50 direct): {rows[1][1] / rows[0][1]:.2f}")
+    per_reply, per_chat = gate_cpu / n * 1000, sim_gate_cpu / n * 1000
+    print(f"cozegate CPU per reply:  {per_reply:6.2f} ms (serve process tree, {gate_cpu:.2f} s for {n} replies)")
+    print(f"simulator CPU per chat:  {per_chat:6.2f} ms same phase ({sim_direct_cpu / n * 1000:.2f} ms direct)")
+    print(f"CPU ratio (cozegate per reply / simulator per chat): {per_reply / per_chat:.1f}")
 
 
 if __name__ == "__main__":

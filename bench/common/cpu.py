@@ -1,0 +1,47 @@
+"""CPU time of a process and its descendants, read from /proc/<pid>/stat (steadier than wall time)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None:
+                tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid``, its live descendants, and the children it has already reaped."""
+    tree = _children()
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        fields = _stat(current)
+        if fields is None:
+            continue
+        # fields[11..14] = utime, stime, cutime, cstime (stat fields 14-17)
+        total += sum(int(v) for v in fields[11:15])
+        stack.extend(tree.get(current, []))
+    return total / TICK
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(tree_cpu_seconds(pid) for pid in pids)
