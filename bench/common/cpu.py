@@ -41,7 +41,3 @@ def tree_cpu_seconds(pid: int) -> float:
         total += sum(int(v) for v in fields[11:15])
         stack.extend(tree.get(current, []))
     return total / TICK
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    return sum(tree_cpu_seconds(pid) for pid in pids)

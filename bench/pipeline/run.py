@@ -40,14 +40,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.common.cpu import tree_cpu_seconds
-
-from cozegate.tenants import new_standard_secret
-from cozegate.tenants.model import decode_standard_secret
-from cozegate.webhooks import sign_standard
-
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from bench.common.cpu import tree_cpu_seconds  # noqa: E402
+
+from cozegate.tenants import new_standard_secret  # noqa: E402
+from cozegate.tenants.model import decode_standard_secret  # noqa: E402
+from cozegate.webhooks import sign_standard  # noqa: E402
 
 
 def free_port() -> int:
