@@ -27,10 +27,10 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid``, its live descendants, and the children it has already reaped."""
+def tree_cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid``, its live descendants, and the children it has already reaped."""
     tree = _children()
-    total = 0
+    user = system = 0
     stack = [pid]
     while stack:
         current = stack.pop()
@@ -38,6 +38,12 @@ def tree_cpu_seconds(pid: int) -> float:
         if fields is None:
             continue
         # fields[11..14] = utime, stime, cutime, cstime (stat fields 14-17)
-        total += sum(int(v) for v in fields[11:15])
+        user += int(fields[11]) + int(fields[13])
+        system += int(fields[12]) + int(fields[14])
         stack.extend(tree.get(current, []))
-    return total / TICK
+    return user / TICK, system / TICK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid``, its live descendants, and the children it has already reaped."""
+    return sum(tree_cpu_split(pid))

@@ -13,12 +13,14 @@ the two says how much work cozegate adds per message, whatever else the machine 
 
     .venv/bin/python bench/pipeline/run.py                     # 64 conversations x 20 messages
     .venv/bin/python bench/pipeline/run.py --conversations 16 --messages 10
+    .venv/bin/python bench/pipeline/run.py --profile /tmp/serve.stacks   # + where the CPU went (py-spy)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -42,7 +44,8 @@ from starlette.routing import Route
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from bench.common.cpu import tree_cpu_seconds  # noqa: E402
+from bench.common.cpu import tree_cpu_seconds, tree_cpu_split  # noqa: E402
+from bench.common.profile import Profiler, summarise  # noqa: E402
 
 from cozegate.tenants import new_standard_secret  # noqa: E402
 from cozegate.tenants.model import decode_standard_secret  # noqa: E402
@@ -169,6 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=64)
     parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--profile", type=Path, help="sample the serve process with py-spy into this file")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cozegate-pipeline-"))
@@ -209,11 +213,13 @@ def main() -> None:
         sim_before = tree_cpu_seconds(sim.pid)
         direct_lat, direct_secs = asyncio.run(direct(f"http://127.0.0.1:{sim_port}", args))
         sim_direct_cpu = tree_cpu_seconds(sim.pid) - sim_before
-        sim_before, gate_before = tree_cpu_seconds(sim.pid), tree_cpu_seconds(gate.pid)
-        gate_lat, gate_secs = asyncio.run(
-            through_gateway(f"http://127.0.0.1:{gate_port}", decode_standard_secret(secret), receiver, args)
-        )
-        gate_cpu = tree_cpu_seconds(gate.pid) - gate_before
+        sim_before, gate_before = tree_cpu_seconds(sim.pid), tree_cpu_split(gate.pid)
+        with Profiler(gate.pid, args.profile) if args.profile else contextlib.nullcontext():
+            gate_lat, gate_secs = asyncio.run(
+                through_gateway(f"http://127.0.0.1:{gate_port}", decode_standard_secret(secret), receiver, args)
+            )
+        gate_user, gate_system = (after - before for after, before in zip(tree_cpu_split(gate.pid), gate_before))
+        gate_cpu = gate_user + gate_system
         sim_gate_cpu = tree_cpu_seconds(sim.pid) - sim_before
     finally:
         for proc in (gate, sim):
@@ -230,9 +236,14 @@ def main() -> None:
         print(f"{name:28s} {p50 * 1000:8.1f} {p99 * 1000:8.1f} {rate:8.0f}")
     print(f"overhead ratio (p50 through cozegate / p50 direct): {rows[1][1] / rows[0][1]:.2f}")
     per_reply, per_chat = gate_cpu / n * 1000, sim_gate_cpu / n * 1000
-    print(f"cozegate CPU per reply:  {per_reply:6.2f} ms (serve process tree, {gate_cpu:.2f} s for {n} replies)")
+    print(
+        f"cozegate CPU per reply:  {per_reply:6.2f} ms (serve process tree, {gate_cpu:.2f} s for {n} replies:"
+        f" {gate_user:.2f} s user, {gate_system:.2f} s system)"
+    )
     print(f"simulator CPU per chat:  {per_chat:6.2f} ms same phase ({sim_direct_cpu / n * 1000:.2f} ms direct)")
     print(f"CPU ratio (cozegate per reply / simulator per chat): {per_reply / per_chat:.1f}")
+    if args.profile:
+        print(summarise(args.profile))
 
 
 if __name__ == "__main__":
