@@ -7,7 +7,7 @@ runs on both backends:
 * SQLite: every write runs on the one writer thread (``SqliteWriter``) holding the only writing
   connection, grouped with whatever other writes are queued into one transaction. No lock
   contention between connections, so SQLite's sleeping busy handler never decides latency. Reads
-  use the async engine (WAL lets them run beside the writer).
+  run on a few reader threads of their own (``SqliteReaders``; WAL lets them run beside the writer).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cozegate.storage.sqlite_readers import SqliteReaders
 from cozegate.storage.sqlite_writer import SqliteWriter
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._writer = SqliteWriter(engine.url) if self.dialect == "sqlite" else None
+        self._readers = SqliteReaders(engine.url) if self.dialect == "sqlite" else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -42,10 +44,15 @@ class Database:
             return await conn.run_sync(work)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on a connection for reading (its changes, if any, are not committed)."""
+        if self._readers is not None:
+            return await self._readers.submit(work)
         async with self.engine.connect() as conn:
             return await conn.run_sync(work)
 
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.to_thread(self._writer.close)
+        if self._readers is not None:
+            await asyncio.to_thread(self._readers.close)
         await self.engine.dispose()
