@@ -30,6 +30,7 @@ from cozepy.auth import Auth
 
 from cozegate.coze.errors import CozeCallError
 from cozegate.coze.retry import CozeRetryPolicy, classify
+from cozegate.http.outbound import outbound_client
 from cozegate.observability import metrics
 from cozegate.observability.tracing import record_failure, tracer, use_span
 
@@ -68,9 +69,7 @@ class CozeClient:
 
     def __post_init__(self) -> None:
         timeout = httpx.Timeout(self.timeout_seconds, connect=5.0)
-        self.http = httpx.AsyncClient(
-            timeout=timeout, limits=httpx.Limits(max_connections=200), event_hooks={"response": [_note_logid]}
-        )
+        self.http = outbound_client(timeout, max_connections=200, event_hooks={"response": [_note_logid]})
         self.sdk = AsyncCoze(auth=self.auth, base_url=self.base_url, http_client=self.http)  # type: ignore[arg-type]
 
     async def aclose(self) -> None:

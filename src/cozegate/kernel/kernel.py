@@ -25,6 +25,7 @@ from cozegate.coze import CozeClient
 from cozegate.coze.chat_runner import ToolRunner
 from cozegate.coze.clients import SIMULATOR_MOUNT, CozeClients, build_coze_clients
 from cozegate.http.bearer_guard import BearerGuard, LoopbackOnly
+from cozegate.http.outbound import outbound_client
 from cozegate.inbox import EventHandlers, Inbox, InboxStore, RetryPolicy, WorkerPool
 from cozegate.inbox.dead_letters import DeadLetters
 from cozegate.inbox.fast_dedup import FastDedup, MemoryFastDedup, RedisFastDedup
@@ -107,7 +108,7 @@ class Kernel:
             dead_letters=DeadLetters(store, audit),
             audit=audit,
             coze=coze,
-            http=httpx.AsyncClient(timeout=OUTBOUND_TIMEOUT),
+            http=outbound_client(OUTBOUND_TIMEOUT),
             buckets=build_token_buckets(redis, settings.redis_prefix),
             admin_token=settings.resolved_admin_token(create=True),
             tools=tools,
