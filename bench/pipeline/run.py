@@ -196,7 +196,7 @@ def main() -> None:
         "COZEGATE_TENANTS_FILE": str(work / "tenants.yaml"),
         "COZEGATE_PORT": str(gate_port),
         "COZEGATE_COZE_BASE_URL": f"http://127.0.0.1:{sim_port}",
-        "COZEGATE_LOG_LEVEL": "WARNING",
+        "COZEGATE_LOG_LEVEL": os.environ.get("COZEGATE_LOG_LEVEL", "WARNING"),
         "COZEGATE_WORKERS": str(max(16, args.conversations)),
         "COZEGATE_POLL_INTERVAL_SECONDS": "0.05",
     }

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 
-from cozegate.inbox import InboxStore, NewEvent, Status, SubmitOutcome
+from sqlalchemy import Connection, text
+
+from cozegate.inbox import Event, InboxStore, NewEvent, Status, SubmitOutcome
 from cozegate.inbox.store import Completion
 
 
@@ -125,3 +128,48 @@ async def test_tenants_take_turns_so_a_backlog_does_not_hold_up_another_tenant(s
     assert by_tenant == {"a": 3, "b": 3, "c": 3}  # one each, in turn, though b's events arrived last
     rest = await store.claim("w", 100, now=2000.0, lease_seconds=30)
     assert Counter(e.tenant for e in rest) == {"a": 37, "c": 37}  # room for all: nobody is held back
+
+
+async def test_new_events_heading_their_ordering_key_are_leased_at_birth(store: InboxStore) -> None:
+    """An outbox event with no earlier unfinished event of its conversation starts leased (no claim); one
+    behind such an event, or behind an earlier one of the same commit, waits pending for its turn."""
+    await store.insert_batch([new("busy-1", ordering="conv-busy")])
+
+    def commit(conn: Connection) -> tuple[set[tuple[str, str]], list[Event]]:
+        batch = [
+            new("free-1", ordering="conv-free"),
+            new("free-2", ordering="conv-free"),  # behind free-1, in the same commit
+            new("busy-2", ordering="conv-busy"),  # behind busy-1 (pending)
+            new("loose"),  # no ordering key
+            new("busy-1", ordering="conv-busy"),  # a duplicate: not stored again, not leased
+        ]
+        return store.insert_leased_in(conn, batch, "w1", until=2000.0)
+
+    keys, leased = await store.db.write(commit)
+    assert keys == {("t", "free-1"), ("t", "free-2"), ("t", "busy-2"), ("t", "loose")}
+    assert sorted(e.dedup_key for e in leased) == ["free-1", "loose"]
+    assert all(e.attempt == 1 and e.payload_text == '{"event_type":"message_create"}' for e in leased)
+    rows = {key: await store.get_by_key("t", key) for key in ("free-1", "free-2", "busy-2", "loose")}
+    assert {k: (r.status, r.attempts) for k, r in rows.items() if r} == {
+        "free-1": ("processing", 1),
+        "free-2": ("pending", 0),
+        "busy-2": ("pending", 0),
+        "loose": ("processing", 1),
+    }
+    # a claim does not take the leased ones again before their lease ends
+    claimed = await store.claim("w2", 10, now=1001.0, lease_seconds=30)
+    assert sorted(e.dedup_key for e in claimed) == ["busy-1"]
+
+
+async def test_done_work_commits_with_the_done_and_not_with_a_failure(store: InboxStore) -> None:
+    await store.insert_batch([new("a"), new("b")])
+    a, b = await store.claim("w", 2, now=1001.0, lease_seconds=5)
+    marks: list[str] = []
+
+    def mark(key: str) -> Callable[[Connection], object]:
+        return lambda conn: marks.append(key) or conn.execute(text("SELECT 1"))
+
+    done = Completion(a.id, "w", Status.DONE, 1002.0, work=(mark("a"),))
+    retry = Completion(b.id, "w", Status.PENDING, 1002.0, retry_at=1003.0, error="boom", work=(mark("b"),))
+    assert await store.finish_batch([done, retry]) == [True, True]
+    assert marks == ["a"]

@@ -238,3 +238,37 @@ async def test_a_failed_group_commit_stores_nothing_of_the_batch(store: InboxSto
     assert await store.get_by_key("t", "good") is None
     assert await inbox.submit(new("good")) == SubmitOutcome.ACCEPTED, "a retry of the good event then succeeds"
     await inbox.stop()
+
+
+async def test_outbox_events_of_a_handler_start_without_a_claim(store: InboxStore, running: Factory) -> None:
+    """A handler's outbox event is leased to the pool in the commit that stores it and runs at once: here
+    claims find nothing after the first, so the follow-up can only run that way."""
+    claims = 0
+    claim = store.claim
+
+    async def first_claim_only(*args: object, **kwargs: object) -> list[Event]:
+        nonlocal claims
+        claims += 1
+        return await claim(*args, **kwargs) if claims == 1 else []  # type: ignore[arg-type]
+
+    store.claim = first_claim_only  # type: ignore[method-assign]
+    handlers = EventHandlers()
+    followed: list[tuple[str, int]] = []
+
+    @handlers.on("source")
+    async def source(event: Event) -> None:
+        follow = NewEvent("t", "follow-" + event.dedup_key, "follow", "{}", "rid", time.time(), "conv-1")
+        await inbox.commit(lambda conn: None, [follow])
+
+    @handlers.on("follow")
+    async def follow(event: Event) -> None:
+        followed.append((event.dedup_key, event.attempt))
+
+    inbox, _ = await running(handlers)
+    await inbox.submit(new("s1", "source"))
+
+    async def follow_done() -> bool:
+        return await status_of(store, "follow-s1") == "done"
+
+    await wait_until(follow_done)
+    assert followed == [("follow-s1", 1)]

@@ -82,4 +82,4 @@ class ReplyDelivery:
             raise PermanentError(f"reply URL refused the reply with {response.status_code}")
         source = json.loads(event.payload_text).get("in_reply_to", "")
         if event.dedup_key == f"reply:{source}":  # the bot's answer (a handler's ``say`` has no reply row)
-            await self._store.mark_delivered(event.tenant, source)
+            event.on_done(self._store.delivered_in(event.tenant, source))  # committed with the event's done

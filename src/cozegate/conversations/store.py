@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cozegate.storage import Database
 from cozegate.storage.schema import coze_chats, coze_conversations, replies, transcript_messages
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    tenant: str
-    source_event: str
-    conversation_id: str
-    text: str
-    coze_chat_id: str
-    delivered_at: float | None
-
 
 FALLBACK_CHAT_ID = "cozegate-fallback"  # the chat id recorded for an answer no Coze chat gave (a fallback reply)
 
@@ -45,6 +35,14 @@ class ChatRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """Where an event's handling got to: ``answered`` (its reply is recorded), else the chat it started."""
+
+    answered: bool
+    chat: ChatRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """A user message and the bot's answer to it, recorded together."""
 
@@ -62,6 +60,12 @@ class ConversationStore:
         self._db = db
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._insert_conversation = insert(coze_conversations).on_conflict_do_nothing()
+        r = replies.c
+        self._mark_delivered = (
+            update(replies)
+            .where(r.tenant == bindparam("b_tenant"), r.source_event == bindparam("b_source_event"))
+            .values(delivered_at=bindparam("b_delivered_at"))
+        )
         upsert = insert(coze_chats)
         self._record_chat = upsert.on_conflict_do_update(
             index_elements=[coze_chats.c.tenant, coze_chats.c.source_event],
@@ -108,16 +112,22 @@ class ConversationStore:
 
         return await self._db.write(work)
 
-    async def chat_of(self, tenant: str, source_event: str) -> ChatRef | None:
-        """The Coze chat the handling of this event started, if one was recorded."""
-        c = coze_chats.c
-        stmt = select(c.coze_conversation_id, c.chat_id, c.bot_id, c.error).where(
+    async def progress(self, tenant: str, source_event: str) -> Progress:
+        """How far the handling of this event got: answered (its reply recorded), or the chat it started."""
+        c, r = coze_chats.c, replies.c
+        answered = select(r.source_event).where(r.tenant == tenant, r.source_event == source_event)
+        chat = select(c.coze_conversation_id, c.chat_id, c.bot_id, c.error).where(
             c.tenant == tenant, c.source_event == source_event
         )
-        row = await self._db.read(lambda conn: conn.execute(stmt).first())
-        if row is None:
-            return None
-        return ChatRef(row.coze_conversation_id, row.chat_id, row.bot_id, row.error)
+
+        def work(conn: Connection) -> Progress:
+            if conn.execute(answered).first() is not None:
+                return Progress(answered=True)
+            row = conn.execute(chat).first()
+            known = ChatRef(row.coze_conversation_id, row.chat_id, row.bot_id, row.error) if row else None
+            return Progress(answered=False, chat=known)
+
+        return await self._db.read(work)
 
     async def record_chat(self, tenant: str, source_event: str, chat: ChatRef) -> None:
         """Remember (durably, before anything else happens to it) the chat this event's handling started."""
@@ -132,11 +142,6 @@ class ConversationStore:
             "started_at": time.time(),
         }
         await self._db.write(lambda conn: conn.execute(self._record_chat, values))
-
-    async def reply_for(self, tenant: str, source_event: str) -> Reply | None:
-        stmt = select(replies).where(replies.c.tenant == tenant, replies.c.source_event == source_event)
-        row = await self._db.read(lambda conn: conn.execute(stmt).first())
-        return Reply(**{k: row._mapping[k] for k in Reply.__slots__}) if row else None
 
     async def record_turn(self, turn: Turn) -> None:
         """Both transcript lines and the reply, in a transaction of their own."""
@@ -183,13 +188,10 @@ class ConversationStore:
             ],
         )
 
-    async def mark_delivered(self, tenant: str, source_event: str) -> None:
-        stmt = (
-            update(replies)
-            .where(replies.c.tenant == tenant, replies.c.source_event == source_event)
-            .values(delivered_at=time.time())
-        )
-        await self._db.write(lambda conn: conn.execute(stmt))
+    def delivered_in(self, tenant: str, source_event: str) -> Callable[[Connection], object]:
+        """The work that marks the reply to ``source_event`` delivered, inside the caller's transaction."""
+        values = {"b_tenant": tenant, "b_source_event": source_event, "b_delivered_at": time.time()}
+        return lambda conn: conn.execute(self._mark_delivered, values)
 
     async def transcript(
         self, tenant: str, conversation_id: str, *, after_id: int = 0, limit: int = 100

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from sqlalchemy import Connection
 
 
 class Status(StrEnum):
@@ -50,6 +53,13 @@ class Event:
     attempt_log: list[dict[str, Any]] = field(default_factory=list)
     trace_parent: str | None = None
     deadline: float | None = None  # the event loop's time at which this attempt's handler is cancelled
+    # Work the handler leaves to the transaction that records this event done (not run if it fails)
+    done_work: list[Callable[[Connection], object]] = field(default_factory=list)
+
+    def on_done(self, work: Callable[[Connection], object]) -> None:
+        """Run ``work`` in the transaction that records this event done: one commit for both (it must not
+        fail on its own: it shares that transaction with other events' completions)."""
+        self.done_work.append(work)
 
     @property
     def payload(self) -> dict[str, Any]:

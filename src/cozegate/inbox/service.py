@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
 
 from cozegate.inbox.batching import Batcher
 from cozegate.inbox.fast_dedup import FastDedup
-from cozegate.inbox.model import NewEvent, Status, SubmitOutcome
+from cozegate.inbox.model import Event, NewEvent, Status, SubmitOutcome
 from cozegate.inbox.store import Completion, InboxStore
 from cozegate.observability import metrics
 
@@ -36,6 +37,21 @@ class StorageUnavailableError(Exception):
     """The database did not take the event; nothing was stored."""
 
     retry_after = 5
+
+
+class LocalWorkers(Protocol):
+    """This process's workers, as the inbox sees them: it leases them new outbox events at birth."""
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def lease_seconds(self) -> float: ...
+
+    def free_slots(self) -> int: ...
+
+    def adopt(self, events: list[Event]) -> None:
+        """Run events leased to ``owner`` (they were committed so)."""
 
 
 class Inbox:
@@ -66,6 +82,12 @@ class Inbox:
         self._pending_depth = 0
         self._depth_task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._local: LocalWorkers | None = None
+
+    def lease_outbox_to(self, workers: LocalWorkers) -> None:
+        """Lease the outbox events a commit adds (``commit``) to ``workers`` in that same commit, when they have
+        room: they start at once, without a claim."""
+        self._local = workers
 
     def on_committed(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after new events are committed (wakes local workers)."""
@@ -126,15 +148,28 @@ class Inbox:
             first.setdefault((event.tenant, event.dedup_key), event)
         events = list(first.values())
 
-        def unit(conn: Connection) -> tuple[T, int]:
-            result = work(conn)
-            return result, len(self.store.insert_in(conn, events)) if events else 0
+        local = self._local if events and self._local is not None else None
+        if local is not None and local.free_slots() < len(events):
+            local = None
 
-        result, accepted = await self.store.db.write(unit)
+        def unit(conn: Connection) -> tuple[T, int, list[Event]]:
+            result = work(conn)
+            if not events:
+                return result, 0, []
+            if local is None:
+                return result, len(self.store.insert_in(conn, events)), []
+            until = time.time() + local.lease_seconds
+            keys, leased = self.store.insert_leased_in(conn, events, local.owner, until)
+            return result, len(keys), leased
+
+        result, accepted, leased = await self.store.db.write(unit)
         if accepted:
             self._pending_depth += accepted
-            for listener in self._listeners:
-                listener()
+            if local is not None and leased:
+                local.adopt(leased)
+            if len(leased) < accepted:
+                for listener in self._listeners:
+                    listener()
         return result
 
     async def refresh_depth(self) -> dict[str, int]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, delete, func, select, text, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cozegate.inbox.model import Event, NewEvent, Status, StoredEvent, SubmitOutcome
@@ -39,6 +39,7 @@ class Completion:
     retry_at: float | None = None
     error: str | None = None
     attempt_log: str | None = None
+    work: tuple[Callable[[Connection], object], ...] = ()  # committed with it (``Event.on_done``)
 
 
 class InboxStore:
@@ -58,6 +59,19 @@ class InboxStore:
         by_unordered = "" if postgres else "INDEXED BY ix_inbox_events_unfinished_unordered"
         self._claim = text(
             _CLAIM_SQL.format(_UNFINISHED=_UNFINISHED, lock=lock, by_ordering=by_ordering, by_unordered=by_unordered)
+        )
+        self._lease_new = text(_LEASE_NEW_SQL.format(_UNFINISHED=_UNFINISHED)).bindparams(
+            bindparam("keys", expanding=True)
+        )
+        self._done = (
+            update(t)
+            .where(
+                t.c.id.in_(bindparam("ids", expanding=True)),
+                t.c.lease_owner == bindparam("owner"),
+                t.c.status == Status.PROCESSING.value,
+            )
+            .values(status=Status.DONE.value, lease_owner=None, finished_at=bindparam("b_finished_at"))
+            .returning(t.c.id)
         )
 
     # -- ingestion ------------------------------------------------------------------------------
@@ -122,23 +136,26 @@ class InboxStore:
         }
         stmt = self._claim.bindparams(**params)
         rows = await self.db.write(lambda conn: conn.execute(stmt).all())
-        events = [
-            Event(
-                id=r.id,
-                tenant=r.tenant,
-                dedup_key=r.dedup_key,
-                event_type=r.event_type,
-                payload_text=r.payload,
-                request_id=r.request_id,
-                received_at=r.received_at,
-                attempt=r.attempts,
-                attempt_log=json.loads(r.attempt_log),
-                trace_parent=r.trace_parent,
-            )
-            for r in rows
-        ]
-        events.sort(key=lambda e: e.id)
-        return events
+        return sorted((_leased(r) for r in rows), key=lambda e: e.id)
+
+    def insert_leased_in(
+        self, conn: Connection, events: list[NewEvent], owner: str, until: float
+    ) -> tuple[set[tuple[str, str]], list[Event]]:
+        """Insert inside a caller's transaction, and lease to ``owner`` at once the new events that are
+        the head of their ordering key (no earlier unfinished event shares it): their worker starts them
+        without a claim. The others wait, pending, for a claim as usual. Safe across replicas for events
+        made by the handler of their conversation's head event (outbox events): nothing else adds to
+        that ordering key meanwhile."""
+        keys = self.insert_in(conn, events)
+        fresh = [e.dedup_key for e in events if (e.tenant, e.dedup_key) in keys]
+        if not fresh:
+            return keys, []
+        tenants = {e.tenant for e in events}
+        leased: list[Event] = []
+        for tenant in tenants:
+            rows = conn.execute(self._lease_new, {"tenant": tenant, "keys": fresh, "owner": owner, "until": until})
+            leased.extend(_leased(r) for r in rows)
+        return keys, sorted(leased, key=lambda e: e.id)
 
     async def finish_batch(self, completions: Sequence[Completion]) -> list[bool]:
         """Record finished attempts in one transaction; each only if its owner still holds the lease.
@@ -154,19 +171,18 @@ class InboxStore:
                     done_by_owner.setdefault(c.owner, []).append(c)
             recorded: set[int] = set()
             for owner, done in done_by_owner.items():
-                stmt = (
-                    update(t)
-                    .where(
-                        t.c.id.in_([c.event_id for c in done]),
-                        t.c.lease_owner == owner,
-                        t.c.status == Status.PROCESSING.value,
-                    )
-                    .values(status=Status.DONE.value, lease_owner=None, finished_at=max(c.finished_at for c in done))
-                    .returning(t.c.id)
+                ids = [c.event_id for c in done]
+                finished_at = max(c.finished_at for c in done)
+                recorded.update(
+                    conn.execute(self._done, {"ids": ids, "owner": owner, "b_finished_at": finished_at}).scalars()
                 )
-                recorded.update(conn.execute(stmt).scalars())
             bulk = {c.event_id for done in done_by_owner.values() for c in done}
-            return [c.event_id in recorded if c.event_id in bulk else _finish(conn, c) for c in completions]
+            outcomes = [c.event_id in recorded if c.event_id in bulk else _finish(conn, c) for c in completions]
+            for c in completions:
+                if c.status is Status.DONE:
+                    for work_done in c.work:
+                        work_done(conn)
+            return outcomes
 
         return await self.db.write(work)
 
@@ -287,6 +303,18 @@ WHERE id IN (
 RETURNING id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log, trace_parent
 """
 
+# New events that head their ordering key, leased at once (``insert_leased_in``); the same columns as a claim.
+_LEASE_NEW_SQL = """
+UPDATE inbox_events
+SET status = 'processing', lease_owner = :owner, available_at = :until, attempts = 1
+WHERE tenant = :tenant AND dedup_key IN :keys AND status = 'pending' AND attempts = 0
+  AND (ordering_key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM inbox_events o
+      WHERE o.ordering_key = inbox_events.ordering_key AND o.{_UNFINISHED} AND o.id < inbox_events.id
+  ))
+RETURNING id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log, trace_parent
+"""
+
 _SQLITE_EXISTING = "SELECT dedup_key FROM inbox_events WHERE tenant = ? AND dedup_key IN ({})"
 _SQLITE_INSERT = (
     "INSERT INTO inbox_events (tenant, dedup_key, event_type, payload, request_id, received_at, ordering_key,"
@@ -346,6 +374,21 @@ def _finish(conn: Connection, c: Completion) -> bool:
         .values(**values)
     )
     return bool(conn.execute(stmt).rowcount == 1)
+
+
+def _leased(r: Row[Any]) -> Event:
+    return Event(
+        id=r.id,
+        tenant=r.tenant,
+        dedup_key=r.dedup_key,
+        event_type=r.event_type,
+        payload_text=r.payload,
+        request_id=r.request_id,
+        received_at=r.received_at,
+        attempt=r.attempts,
+        attempt_log=json.loads(r.attempt_log),
+        trace_parent=r.trace_parent,
+    )
 
 
 def _stored(row: Row[Any]) -> StoredEvent:

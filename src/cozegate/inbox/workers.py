@@ -69,8 +69,21 @@ class WorkerPool:
     def in_flight(self) -> int:
         return len(self._active)
 
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease
+
+    def free_slots(self) -> int:
+        return 0 if self._stopping else self._concurrency - len(self._active)
+
+    def adopt(self, events: list[Event]) -> None:
+        """Run events already leased to this pool (born leased: the inbox gave them to it at their commit)."""
+        for event in events:
+            self._active[event.id] = asyncio.create_task(self._run(event), name=f"event:{event.id}")
+
     def start(self) -> None:
         if self._concurrency > 0:
+            self._inbox.lease_outbox_to(self)
             self._loop_task = asyncio.create_task(self._dispatch_forever(), name="inbox-workers")
 
     async def stop(self, grace_seconds: float) -> None:
@@ -131,6 +144,8 @@ class WorkerPool:
                 consumer_span(f"inbox process {kind}", event.trace_parent, attributes),
             ):
                 await self._attempt(event)
+        except Exception as exc:  # its outcome was not recorded: the event runs again once its lease ends
+            log.warning("recording the outcome of event %d failed: %s", event.id, exc.__class__.__name__)
         finally:
             request_id_var.reset(token)
             self._active.pop(event.id, None)
@@ -173,7 +188,8 @@ class WorkerPool:
             await self._finish_failed(event, label, error, dead=dead)
             return
         metrics.INBOX_PROCESSING_SECONDS.labels(label, "ok").observe(time.perf_counter() - started)
-        await self._inbox.completions.submit(Completion(event.id, self.owner, Status.DONE, self._clock()))
+        done = Completion(event.id, self.owner, Status.DONE, self._clock(), work=tuple(event.done_work))
+        await self._inbox.completions.submit(done)
 
     async def _finish_failed(self, event: Event, label: str, error: str, *, dead: bool) -> None:
         now = self._clock()
