@@ -232,3 +232,31 @@ def test_kill_9_mid_flight_still_one_reply_per_event(
             assert reply.body["message"]["content"] == f"echo: text of {reply.body['in_reply_to']}"
     finally:
         assert server.stop(), server.logs()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_two_gateway_processes_on_one_database_keep_each_conversation_in_order_and_answer_once(
+    backend: Backend, simulator: SimulatorProcess, receiver: ReplyReceiver
+) -> None:
+    """Replicas share the inbox: events of one conversation arrive at either process, each is asked of Coze
+    once and answered once, and each conversation's replies come in the order its messages were sent."""
+    servers = [gateway(backend, simulator, receiver), gateway(backend, simulator, receiver)]
+    try:
+        simulator.inject(kind="slow_stream", endpoint="chat.*", delay_ms=10)
+        since = max((r["seq"] for r in simulator.requests()), default=0)
+        events = [(f"{c}-{i}", c) for i in range(6) for c in ("ca", "cb", "cc", "cd")]
+        for n, (event_id, conversation) in enumerate(events):
+            send(servers[n % 2], backend, event_id, f"{conversation} message {event_id}", conversation)
+        wait_for(lambda: len(receiver.snapshot()) >= len(events), 120)
+        time.sleep(0.5)
+        replies = receiver.snapshot()
+        assert sorted(r.body["in_reply_to"] for r in replies) == sorted(e for e, _ in events)  # once each
+        by_conversation: dict[str, list[str]] = {}
+        for reply in replies:
+            by_conversation.setdefault(reply.body["conversation_id"], []).append(reply.body["in_reply_to"])
+        assert by_conversation == {c: [f"{c}-{i}" for i in range(6)] for c in ("ca", "cb", "cc", "cd")}
+        chats = [r for r in simulator.requests() if r["seq"] > since and r["endpoint"] == "chat.create"]
+        assert len(chats) == len(events)  # one chat at Coze per event
+    finally:
+        for server in servers:
+            assert server.stop(), server.logs()
