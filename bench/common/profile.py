@@ -44,8 +44,10 @@ def summarise(collapsed: Path, top: int = 25) -> str:
             continue
         n = int(count)
         total += n
-        frames = {frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  for frame in stack.split(";")}
+        frames = {
+            frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            for frame in stack.split(";")
+        }
         for frame in frames:
             inclusive[frame] += n
     lines = [f"{total} samples; frames in the most of them (inclusive):"]

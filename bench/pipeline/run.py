@@ -218,7 +218,9 @@ def main() -> None:
             gate_lat, gate_secs = asyncio.run(
                 through_gateway(f"http://127.0.0.1:{gate_port}", decode_standard_secret(secret), receiver, args)
             )
-        gate_user, gate_system = (after - before for after, before in zip(tree_cpu_split(gate.pid), gate_before))
+        gate_user, gate_system = (
+            after - before for after, before in zip(tree_cpu_split(gate.pid), gate_before, strict=True)
+        )
         gate_cpu = gate_user + gate_system
         sim_gate_cpu = tree_cpu_seconds(sim.pid) - sim_before
     finally:

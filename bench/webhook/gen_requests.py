@@ -1,4 +1,5 @@
-"""Write N unique signed requests for signed.lua: one line per request, ``<event id> <timestamp> <signature>``."""
+"""Write N unique signed requests for signed.lua: one line per request,
+``<event id> <timestamp> <signature> <conversation id>`` (events spread over ``CONVERSATIONS``)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from cozegate.tenants.model import decode_standard_secret
 from cozegate.webhooks import sign_standard
 
 BODY = (
-    '{{"event_type":"message_create","event_id":"{id}","conversation_id":"c1","user_id":"u1",'
+    '{{"event_type":"message_create","event_id":"{id}","conversation_id":"{conversation}","user_id":"u1",'
     '"message":{{"role":"user","content":"hello"}}}}'
 )
+CONVERSATIONS = 100
 
 
-def body_for(event_id: str) -> bytes:
-    return BODY.format(id=event_id).encode()
+def body_for(event_id: str, conversation: str = "c1") -> bytes:
+    return BODY.format(id=event_id, conversation=conversation).encode()
 
 
 def generate(path: Path, count: int, secret: str, run_tag: str) -> None:
@@ -26,8 +28,9 @@ def generate(path: Path, count: int, secret: str, run_tag: str) -> None:
     now = int(time.time())
     with path.open("w") as fh:
         for i in range(count):
-            event_id = f"{run_tag}-{i}"
-            fh.write(f"{event_id} {now} {sign_standard(key, event_id, now, body_for(event_id))}\n")
+            event_id, conversation = f"{run_tag}-{i}", f"c{i % CONVERSATIONS}"
+            signature = sign_standard(key, event_id, now, body_for(event_id, conversation))
+            fh.write(f"{event_id} {now} {signature} {conversation}\n")
 
 
 def new_secret() -> str:

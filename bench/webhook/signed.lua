@@ -12,14 +12,14 @@ end
 function init(args)
   local file = os.getenv("BENCH_REQUESTS") or "requests.txt"
   local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
-  ids, sigs, stamps = {}, {}, {}
+  ids, sigs, stamps, convs = {}, {}, {}, {}
   local n = 0
   local i = 0
   for line in io.lines(file) do
     if i % nthreads == tid then
-      local id, ts, sig = line:match("^(%S+) (%S+) (%S+)$")
+      local id, ts, sig, conv = line:match("^(%S+) (%S+) (%S+) (%S+)$")
       n = n + 1
-      ids[n], stamps[n], sigs[n] = id, ts, sig
+      ids[n], stamps[n], sigs[n], convs[n] = id, ts, sig, conv
     end
     i = i + 1
   end
@@ -32,7 +32,8 @@ function request()
   if next_index > total then next_index = 1 end
   local id = ids[next_index]
   local body = '{"event_type":"message_create","event_id":"' .. id ..
-    '","conversation_id":"c1","user_id":"u1","message":{"role":"user","content":"hello"}}'
+    '","conversation_id":"' .. convs[next_index] ..
+    '","user_id":"u1","message":{"role":"user","content":"hello"}}'
   return wrk.format("POST", nil, {
     ["Content-Type"] = "application/json",
     ["webhook-id"] = id,

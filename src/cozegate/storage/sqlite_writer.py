@@ -73,14 +73,19 @@ class SqliteWriter:
         self._thread.join()
         self._engine.dispose()
 
-    def _run_alone(self, unit: _Unit) -> tuple[asyncio.Future[Any], bool, Any]:
+    def _run_alone(self, conn: Connection, unit: _Unit) -> tuple[asyncio.Future[Any], bool, Any]:
         try:
-            with self._engine.begin() as conn:
+            with conn.begin():
                 return (unit.future, True, unit.work(conn))
         except Exception as exc:
             return (unit.future, False, exc)
 
     def _run(self) -> None:
+        # The thread's one connection, kept for its lifetime (no pool checkout and reset per transaction).
+        with self._engine.connect() as conn:
+            self._serve(conn)
+
+    def _serve(self, conn: Connection) -> None:
         while True:
             first = self._queue.get()
             if first is None:
@@ -96,17 +101,17 @@ class SqliteWriter:
                     stop = True
                     break
                 units.append(unit)
-            self._run_group(units)
+            self._run_group(conn, units)
             if stop:
                 return
 
-    def _run_group(self, units: list[_Unit]) -> None:
+    def _run_group(self, conn: Connection, units: list[_Unit]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]]
         try:
-            with self._engine.begin() as conn:
+            with conn.begin():
                 outcomes = [(unit.future, True, unit.work(conn)) for unit in units]
         except Exception:
-            outcomes = [self._run_alone(unit) for unit in units]
+            outcomes = [self._run_alone(conn, unit) for unit in units]
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for unit, outcome in zip(units, outcomes, strict=True):
             by_loop.setdefault(unit.loop, []).append(outcome)
