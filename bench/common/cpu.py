@@ -47,3 +47,11 @@ def tree_cpu_split(pid: int) -> tuple[float, float]:
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid``, its live descendants, and the children it has already reaped."""
     return sum(tree_cpu_split(pid))
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return (total - idle) / TICK, total / TICK

@@ -1,18 +1,23 @@
-"""Event-to-reply latency through cozegate vs calling the Coze simulator directly with cozepy.
+"""Event-to-reply latency and CPU through cozegate vs calling the Coze simulator directly with cozepy.
 
-Same run, same simulator (bot-echo, no added latency), 64 concurrent conversations, closed loop:
-each conversation sends its next message when the previous reply arrived.
+Same run, same simulator (``cozegate sim``, bot-echo, no added latency), 100 concurrent conversations
+of 6 messages by default, closed loop: each conversation sends its next message when the previous reply
+arrived.
 
 * through cozegate: signed webhook in → inbox → worker → cozepy stream to the simulator → signed
-  reply POSTed to a receiver in this process; latency = send start → reply received.
+  reply POSTed to a receiver in this process; latency = send start → reply received. One setup per
+  ``--processes`` value (and ``--separate`` serve processes on one database), each on a fresh database;
+  several setups print the scaling factor of replies/s against the first.
 * direct: cozepy ``AsyncCoze.chat.stream`` against the simulator until the chat completes.
 
 CPU time (user + system, read from /proc/<pid>/stat, the process and its children) is measured
-around each phase: the cozegate process tree per reply and the simulator per chat, so the ratio of
+around each phase: the cozegate process tree(s) per reply and the simulator per chat, so the ratio of
 the two says how much work cozegate adds per message, whatever else the machine is doing.
 
-    .venv/bin/python bench/pipeline/run.py                     # 64 conversations x 20 messages
-    .venv/bin/python bench/pipeline/run.py --conversations 16 --messages 10
+    .venv/bin/python bench/pipeline/run.py                          # SQLite, one serve process
+    .venv/bin/python bench/pipeline/run.py --conversations 20 --messages 30
+    .venv/bin/python bench/pipeline/run.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test \
+        --redis-url redis://127.0.0.1:6379/0 --processes 1,2 --separate 2
     .venv/bin/python bench/pipeline/run.py --profile /tmp/serve.stacks   # + where the CPU went (py-spy)
 """
 
@@ -31,8 +36,8 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
@@ -44,9 +49,11 @@ from starlette.routing import Route
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from bench.common.cpu import tree_cpu_seconds, tree_cpu_split  # noqa: E402
+from bench.common.backends import drop_redis_prefix, drop_schema, fresh_schema, new_redis_prefix  # noqa: E402
+from bench.common.cpu import machine_busy_seconds, tree_cpu_seconds, tree_cpu_split  # noqa: E402
 from bench.common.profile import Profiler, summarise  # noqa: E402
 
+from cozegate.http.outbound import outbound_client  # noqa: E402
 from cozegate.tenants import new_standard_secret  # noqa: E402
 from cozegate.tenants.model import decode_standard_secret  # noqa: E402
 from cozegate.webhooks import sign_standard  # noqa: E402
@@ -108,11 +115,13 @@ class Receiver:
 
 
 async def through_gateway(
-    url: str, key: bytes, receiver: Receiver, args: argparse.Namespace
+    urls: list[str], key: bytes, receiver: Receiver, args: argparse.Namespace
 ) -> tuple[list[float], float]:
+    """Conversation ``c`` talks to ``urls[c % len(urls)]`` (several serve processes: each its share)."""
     latencies: list[float] = []
     tag = secrets.token_hex(3)
-    async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=args.conversations)) as client:
+    # the gateway's own client recipe (httpx's default pool churns and slows past 20 connections)
+    async with outbound_client(httpx.Timeout(60.0), max_connections=args.conversations) as client:
 
         async def conversation(c: int) -> None:
             for m in range(args.messages):
@@ -135,7 +144,7 @@ async def through_gateway(
                 }
                 waiter = receiver.expect(event_id)
                 started = time.perf_counter()
-                r = await client.post("/coze/webhook", content=body, headers=headers)
+                r = await client.post(urls[c % len(urls)] + "/coze/webhook", content=body, headers=headers)
                 r.raise_for_status()
                 await asyncio.wait_for(waiter.wait(), 60)
                 latencies.append(receiver.arrived[event_id] - started)
@@ -146,38 +155,138 @@ async def through_gateway(
 
 
 async def direct(sim_url: str, args: argparse.Namespace) -> tuple[list[float], float]:
-    coze = AsyncCoze(auth=AsyncTokenAuth("test-token"), base_url=sim_url)
+    http = outbound_client(httpx.Timeout(60.0), max_connections=args.conversations)
+    coze = AsyncCoze(auth=AsyncTokenAuth("test-token"), base_url=sim_url, http_client=http)  # type: ignore[arg-type]
     latencies: list[float] = []
 
     async def conversation(c: int) -> None:
         conv = await coze.conversations.create(bot_id="bot-echo")
         for m in range(args.messages):
             started = time.perf_counter()
-            async for event in coze.chat.stream(
+            completed = None
+            async for event in coze.chat.stream(  # read to its end: that closes the response
                 bot_id="bot-echo",
                 user_id=f"u{c}",
                 conversation_id=conv.id,
                 additional_messages=[Message.build_user_question_text(f"hi {m}")],
             ):
                 if event.event == ChatEventType.CONVERSATION_CHAT_COMPLETED:
-                    break
-            latencies.append(time.perf_counter() - started)
+                    completed = time.perf_counter()
+            assert completed is not None
+            latencies.append(completed - started)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(conversation(c) for c in range(args.conversations)))
     return latencies, time.perf_counter() - t0
 
 
+@dataclass
+class Setup:
+    name: str
+    processes: int  # COZEGATE_PROCESSES of each serve
+    serves: int  # separate serve processes (each its own port)
+
+
+@dataclass
+class Outcome:
+    setup: Setup
+    latencies: list[float]
+    seconds: float
+    cpu_user: float
+    cpu_system: float
+    sim_cpu: float
+    load_cpu: float  # this process: the senders and the reply receiver
+    machine_busy: float  # share of all cores busy during the phase (everything on the machine)
+
+
+def setups(args: argparse.Namespace) -> list[Setup]:
+    found = [Setup(f"serve --processes {n}" if n > 1 else "serve", n, 1) for n in args.processes]
+    if args.separate:
+        found.append(Setup(f"{args.separate} separate serve", 1, args.separate))
+    return found
+
+
+def run_setup(
+    setup: Setup,
+    base_env: dict[str, str],
+    work: Path,
+    sim: subprocess.Popen[bytes],
+    secret: str,
+    receiver: Receiver,
+    args: argparse.Namespace,
+) -> Outcome:
+    env = {**base_env, "COZEGATE_PROCESSES": str(setup.processes)}
+    schema = None
+    if args.database_url:
+        env["COZEGATE_DATABASE_URL"] = args.database_url
+        env["COZEGATE_AUTO_MIGRATE"] = "true"
+        if args.database_url.startswith("postgresql"):
+            schema = env["COZEGATE_DATABASE_SCHEMA"] = fresh_schema(args.database_url)
+    else:
+        env["COZEGATE_DATABASE_URL"] = f"sqlite+aiosqlite:///{work / secrets.token_hex(3)}.db"
+    if args.redis_url:
+        env["COZEGATE_REDIS_URL"] = args.redis_url
+        env["COZEGATE_REDIS_PREFIX"] = new_redis_prefix()
+    ports = [free_port() for _ in range(setup.serves)]
+    serves = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cozegate", "serve"],
+            env={**env, "COZEGATE_PORT": str(port)},
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    try:
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        for url in urls:
+            wait_http(url + "/readyz", timeout=90)
+        sim_before = tree_cpu_seconds(sim.pid)
+        before = [tree_cpu_split(p.pid) for p in serves]
+        profiling = Profiler(serves[0].pid, args.profile) if args.profile else contextlib.nullcontext()
+        load_before, machine_before = time.process_time(), machine_busy_seconds()
+        with profiling:
+            latencies, seconds = asyncio.run(through_gateway(urls, decode_standard_secret(secret), receiver, args))
+        load_cpu = time.process_time() - load_before
+        machine_after = machine_busy_seconds()
+        busy = (machine_after[0] - machine_before[0]) / max(1e-9, machine_after[1] - machine_before[1])
+        after = [tree_cpu_split(p.pid) for p in serves]
+        user = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
+        system = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+        return Outcome(setup, latencies, seconds, user, system, tree_cpu_seconds(sim.pid) - sim_before, load_cpu, busy)
+    finally:
+        for proc in serves:
+            proc.terminate()
+        for proc in serves:
+            proc.wait(timeout=60)
+        if schema is not None:
+            drop_schema(args.database_url, schema)
+        if args.redis_url:
+            drop_redis_prefix(args.redis_url, env["COZEGATE_REDIS_PREFIX"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--conversations", type=int, default=64)
-    parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--profile", type=Path, help="sample the serve process with py-spy into this file")
+    parser.add_argument("--conversations", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=6)
+    parser.add_argument("--profile", type=Path, help="sample the (first) serve process with py-spy into this file")
+    parser.add_argument(
+        "--database-url", default=None, help="default: a fresh SQLite file per setup; PostgreSQL: a fresh schema"
+    )
+    parser.add_argument("--redis-url", default=None, help="Redis (needed for more than one process)")
+    parser.add_argument(
+        "--processes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1],
+        help="COZEGATE_PROCESSES of serve, comma-separated: one setup each (e.g. 1,2)",
+    )
+    parser.add_argument("--separate", type=int, default=0, help="also run this many separate serve processes")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cozegate-pipeline-"))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    sim_port, gate_port = free_port(), free_port()
+    sim_port = free_port()
     sim = subprocess.Popen(
         [sys.executable, "-m", "cozegate", "sim", "--port", str(sim_port)],
         env=env,
@@ -194,56 +303,47 @@ def main() -> None:
         **env,
         "COZEGATE_STATE_DIR": str(work),
         "COZEGATE_TENANTS_FILE": str(work / "tenants.yaml"),
-        "COZEGATE_PORT": str(gate_port),
         "COZEGATE_COZE_BASE_URL": f"http://127.0.0.1:{sim_port}",
         "COZEGATE_LOG_LEVEL": os.environ.get("COZEGATE_LOG_LEVEL", "WARNING"),
         "COZEGATE_WORKERS": str(max(16, args.conversations)),
         "COZEGATE_POLL_INTERVAL_SECONDS": "0.05",
     }
-    gate = subprocess.Popen(
-        [sys.executable, "-m", "cozegate", "serve"],
-        env=gate_env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    outcomes: list[Outcome] = []
     try:
         wait_http(f"http://127.0.0.1:{sim_port}/sim/requests")
-        wait_http(f"http://127.0.0.1:{gate_port}/readyz")
         sim_before = tree_cpu_seconds(sim.pid)
         direct_lat, direct_secs = asyncio.run(direct(f"http://127.0.0.1:{sim_port}", args))
         sim_direct_cpu = tree_cpu_seconds(sim.pid) - sim_before
-        sim_before, gate_before = tree_cpu_seconds(sim.pid), tree_cpu_split(gate.pid)
-        with Profiler(gate.pid, args.profile) if args.profile else contextlib.nullcontext():
-            gate_lat, gate_secs = asyncio.run(
-                through_gateway(f"http://127.0.0.1:{gate_port}", decode_standard_secret(secret), receiver, args)
-            )
-        gate_user, gate_system = (
-            after - before for after, before in zip(tree_cpu_split(gate.pid), gate_before, strict=True)
-        )
-        gate_cpu = gate_user + gate_system
-        sim_gate_cpu = tree_cpu_seconds(sim.pid) - sim_before
+        for setup in setups(args):
+            outcomes.append(run_setup(setup, gate_env, work, sim, secret, receiver, args))
     finally:
-        for proc in (gate, sim):
-            proc.terminate()
-            proc.wait(timeout=30)
+        sim.terminate()
+        sim.wait(timeout=30)
     n = args.conversations * args.messages
-    rows: list[tuple[str, Any, ...]] = [
-        ("direct cozepy → simulator", statistics.median(direct_lat), percentile(direct_lat, 0.99), n / direct_secs),
-        ("through cozegate", statistics.median(gate_lat), percentile(gate_lat, 0.99), n / gate_secs),
-    ]
-    print(f"{args.conversations} conversations x {args.messages} messages, closed loop")
-    print(f"{'path':28s} {'p50 ms':>8s} {'p99 ms':>8s} {'per s':>8s}")
-    for name, p50, p99, rate in rows:
-        print(f"{name:28s} {p50 * 1000:8.1f} {p99 * 1000:8.1f} {rate:8.0f}")
-    print(f"overhead ratio (p50 through cozegate / p50 direct): {rows[1][1] / rows[0][1]:.2f}")
-    per_reply, per_chat = gate_cpu / n * 1000, sim_gate_cpu / n * 1000
+    backend = "PostgreSQL" if (args.database_url or "").startswith("postgresql") else "SQLite"
+    print(f"{args.conversations} conversations x {args.messages} messages, closed loop, {backend}")
+    columns = ("p50 ms", 8), ("p99 ms", 8), ("per s", 8), ("CPU ms/reply", 13), ("sim ms/chat", 12), ("ratio", 6)
+    columns += (("load ms/msg", 12), ("busy", 5))
+    print(f"{'path':28s} " + " ".join(f"{name:>{width}s}" for name, width in columns))
+    d50, d99 = statistics.median(direct_lat), percentile(direct_lat, 0.99)
     print(
-        f"cozegate CPU per reply:  {per_reply:6.2f} ms (serve process tree, {gate_cpu:.2f} s for {n} replies:"
-        f" {gate_user:.2f} s user, {gate_system:.2f} s system)"
+        f"{'direct cozepy → simulator':28s} {d50 * 1000:8.1f} {d99 * 1000:8.1f} {n / direct_secs:8.0f}"
+        f" {'':>13s} {sim_direct_cpu / n * 1000:12.2f}"
     )
-    print(f"simulator CPU per chat:  {per_chat:6.2f} ms same phase ({sim_direct_cpu / n * 1000:.2f} ms direct)")
-    print(f"CPU ratio (cozegate per reply / simulator per chat): {per_reply / per_chat:.1f}")
+    for o in outcomes:
+        per_reply, per_chat = (o.cpu_user + o.cpu_system) / n * 1000, o.sim_cpu / n * 1000
+        p50, p99 = statistics.median(o.latencies), percentile(o.latencies, 0.99)
+        print(
+            f"{o.setup.name:28s} {p50 * 1000:8.1f} {p99 * 1000:8.1f} {n / o.seconds:8.0f} {per_reply:13.2f}"
+            f" {per_chat:12.2f} {per_reply / per_chat:6.1f} {o.load_cpu / n * 1000:12.2f} {o.machine_busy:5.0%}"
+        )
+    print(
+        "CPU ms/reply: the serve process tree(s), user + system, from /proc; ratio: per reply / the simulator's"
+        " per chat in the same phase; load: this process (senders, reply receiver); busy: all cores, whole machine"
+    )
+    first = outcomes[0]
+    for o in outcomes[1:]:
+        print(f"scaling, {o.setup.name} vs {first.setup.name}: {first.seconds / o.seconds:.2f}x replies/s")
     if args.profile:
         print(summarise(args.profile))
 

@@ -31,47 +31,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SHARED = Path(os.environ.get("BENCH_SHARED", REPO.parent / "shared"))
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
+from bench.common.backends import drop_redis_prefix, drop_schema, fresh_schema, new_redis_prefix  # noqa: E402
 from bench.common.cpu import tree_cpu_seconds  # noqa: E402
 from bench.common.wrk import Result, add_load_options, median, run_wrk, wait_port  # noqa: E402
 from gen_requests import generate, new_secret  # noqa: E402
-
-T = TypeVar("T")
-
-
-def pg_schema(url: str, sql: str) -> None:
-    import asyncio
-
-    import asyncpg
-
-    async def run() -> None:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
-def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def build_peer(build_dir: Path) -> Path:
@@ -194,7 +165,7 @@ def main() -> None:
     schemas: list[str] = []
     if args.redis_url:
         base_env["COZEGATE_REDIS_URL"] = args.redis_url
-        base_env["COZEGATE_REDIS_PREFIX"] = f"bench:{secrets.token_hex(4)}:"
+        base_env["COZEGATE_REDIS_PREFIX"] = new_redis_prefix()
     sink = None
     if args.tracing:
         sink_port = 18082
@@ -208,8 +179,7 @@ def main() -> None:
             env["COZEGATE_DATABASE_URL"] = args.database_url
             env["COZEGATE_AUTO_MIGRATE"] = "true"
             if args.database_url.startswith("postgresql"):
-                schema = f"bench_{secrets.token_hex(4)}"
-                pg_schema(args.database_url, f'CREATE SCHEMA "{schema}"')
+                schema = fresh_schema(args.database_url)
                 schemas.append(schema)
                 env["COZEGATE_DATABASE_SCHEMA"] = schema
         else:
@@ -299,13 +269,9 @@ def main() -> None:
     )
     shutil.rmtree(work, ignore_errors=True)
     for schema in schemas:
-        pg_schema(args.database_url, f'DROP SCHEMA "{schema}" CASCADE')
+        drop_schema(args.database_url, schema)
     if args.redis_url:
-        import redis
-
-        client = redis.Redis.from_url(args.redis_url)
-        for keys in _chunks(client.scan_iter(match=base_env["COZEGATE_REDIS_PREFIX"] + "*", count=10_000), 10_000):
-            client.delete(*keys)
+        drop_redis_prefix(args.redis_url, base_env["COZEGATE_REDIS_PREFIX"])
 
 
 def median_of(values: list[float]) -> float:

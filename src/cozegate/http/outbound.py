@@ -7,17 +7,16 @@ httpcore 1.0 (httpx's pool) has two costs that grow with the connections a pool 
   requests kept opening new TCP connections. Here the pool keeps as many idle connections as it may hold
   (the idle expiry still closes what a burst left behind);
 * it re-counts the whole pool for every idle connection, twice per request: quadratic in the pool's size,
-  a third of the gateway's CPU with 100 conversations in flight (py-spy). So requests are spread round
-  robin over a few smaller pools (``ShardedTransport``), each an ordinary ``httpx.AsyncHTTPTransport``
+  a third of the gateway's CPU with 100 conversations in flight (py-spy). So requests are spread over a
+  few smaller pools, the least busy first (``ShardedTransport``), each an ordinary ``httpx.AsyncHTTPTransport``
   (its errors, timeouts and tracing unchanged). With a proxy configured in the environment (``HTTPS_PROXY``
   and the like) the client is httpx's own, unsharded, so that httpx applies the proxy and ``NO_PROXY``.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -29,20 +28,54 @@ CONNECTIONS_PER_SHARD = 16  # the pool size past which httpcore's per-request bo
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
-    """Requests spread round robin over ``shards`` transports of ``limits / shards`` connections each."""
+    """Requests spread over ``shards`` transports of ``limits / shards`` connections each: each request goes
+    to the shard with the fewest requests in flight (until its response is closed), so the shards together
+    serve as many concurrent requests as ``limits`` allows, and none queues while another has room."""
 
     def __init__(self, limits: httpx.Limits, shards: int) -> None:
         total = limits.max_connections or DEFAULT_MAX_CONNECTIONS
         per_shard = pool_limits(max(1, -(-total // shards)))
         self.shards = [httpx.AsyncHTTPTransport(limits=per_shard) for _ in range(shards)]
-        self._next = itertools.cycle(self.shards)
+        self.in_flight = [0] * shards
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await next(self._next).handle_async_request(request)
+        index = min(range(len(self.shards)), key=self.in_flight.__getitem__)
+        self.in_flight[index] += 1
+        try:
+            response = await self.shards[index].handle_async_request(request)
+        except BaseException:
+            self.in_flight[index] -= 1
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Counted(response.stream, lambda: self._done(index))
+        return response
+
+    def _done(self, index: int) -> None:
+        self.in_flight[index] -= 1
 
     async def aclose(self) -> None:
         for shard in self.shards:
             await shard.aclose()
+
+
+class _Counted(httpx.AsyncByteStream):
+    """A response body that calls ``closed`` once, when it is closed."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, closed: Callable[[], None]) -> None:
+        self._inner = inner
+        self._closed: Callable[[], None] | None = closed
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            closed, self._closed = self._closed, None
+            if closed is not None:
+                closed()
 
 
 def pool_limits(max_connections: int = DEFAULT_MAX_CONNECTIONS) -> httpx.Limits:
