@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from cozegate.http.outbound import ShardedTransport, outbound_client
+from cozegate.http.outbound import CONNECTIONS_PER_SHARD, ShardedTransport, outbound_client
 from tests.support.loopback_server import LoopbackServer
 
 CONCURRENT = 60
@@ -53,7 +53,7 @@ async def test_a_second_wave_of_concurrent_requests_reuses_the_first_waves_conne
         assert set(second) <= set(first)  # none closed while idle, none opened again
         transport = client._transport
         assert isinstance(transport, ShardedTransport)
-        assert len(transport.shards) == 100 // 16
+        assert len(transport.shards) == 100 // CONNECTIONS_PER_SHARD
     finally:
         await client.aclose()
 

@@ -7,8 +7,8 @@ httpcore 1.0 (httpx's pool) has two costs that grow with the connections a pool 
   requests kept opening new TCP connections. Here the pool keeps as many idle connections as it may hold
   (the idle expiry still closes what a burst left behind);
 * it re-counts the whole pool for every idle connection, twice per request: quadratic in the pool's size,
-  a third of the gateway's CPU with 100 conversations in flight (py-spy). So requests are spread over a
-  few smaller pools, the least busy first (``ShardedTransport``), each an ordinary ``httpx.AsyncHTTPTransport``
+  a third of the gateway's CPU with 100 conversations in flight (py-spy). So requests are spread over
+  pools of 8 connections, the least busy first (``ShardedTransport``), each an ordinary ``httpx.AsyncHTTPTransport``
   (its errors, timeouts and tracing unchanged). With a proxy configured in the environment (``HTTPS_PROXY``
   and the like) the client is httpx's own, unsharded, so that httpx applies the proxy and ``NO_PROXY``.
 """
@@ -24,7 +24,7 @@ import httpx
 DEFAULT_MAX_CONNECTIONS = 100
 KEEPALIVE_EXPIRY_SECONDS = 30.0
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-CONNECTIONS_PER_SHARD = 16  # the pool size past which httpcore's per-request bookkeeping starts to show
+CONNECTIONS_PER_SHARD = 8  # pool size per shard: httpcore's per-request bookkeeping grows with its square
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
