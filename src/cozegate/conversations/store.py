@@ -60,7 +60,12 @@ class ConversationStore:
         self._db = db
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._insert_conversation = insert(coze_conversations).on_conflict_do_nothing()
-        r = replies.c
+        r, c = replies.c, coze_chats.c
+        # built once: statements made per call cost their cache key on every execution
+        self._insert_reply = replies.insert()
+        self._forget_chat = delete(coze_chats).where(
+            c.tenant == bindparam("b_tenant"), c.source_event == bindparam("b_source_event")
+        )
         self._mark_delivered = (
             update(replies)
             .where(r.tenant == bindparam("b_tenant"), r.source_event == bindparam("b_source_event"))
@@ -156,18 +161,16 @@ class ConversationStore:
         the chat record of the event goes (the recorded reply answers any later attempt)."""
         now = time.time()
         self._transcript_in(conn, turn, now)
-        c = coze_chats.c
-        conn.execute(delete(coze_chats).where(c.tenant == turn.tenant, c.source_event == turn.source_event))
-        conn.execute(
-            replies.insert().values(
-                tenant=turn.tenant,
-                source_event=turn.source_event,
-                conversation_id=turn.conversation_id,
-                text=turn.answer,
-                coze_chat_id=turn.coze_chat_id,
-                created_at=now,
-            )
-        )
+        conn.execute(self._forget_chat, {"b_tenant": turn.tenant, "b_source_event": turn.source_event})
+        reply = {
+            "tenant": turn.tenant,
+            "source_event": turn.source_event,
+            "conversation_id": turn.conversation_id,
+            "text": turn.answer,
+            "coze_chat_id": turn.coze_chat_id,
+            "created_at": now,
+        }
+        conn.execute(self._insert_reply, reply)
 
     @staticmethod
     def _transcript_in(conn: Connection, turn: Turn, now: float) -> None:
