@@ -245,8 +245,8 @@ def test_two_gateway_processes_on_one_database_keep_each_conversation_in_order_a
         simulator.inject(kind="slow_stream", endpoint="chat.*", delay_ms=10)
         since = max((r["seq"] for r in simulator.requests()), default=0)
         events = [(f"{c}-{i}", c) for i in range(6) for c in ("ca", "cb", "cc", "cd")]
-        for n, (event_id, conversation) in enumerate(events):
-            send(servers[n % 2], backend, event_id, f"{conversation} message {event_id}", conversation)
+        for n, (event_id, conversation) in enumerate(events):  # each conversation's messages alternate
+            send(servers[(n + n // 4) % 2], backend, event_id, f"{conversation} message {event_id}", conversation)
         wait_for(lambda: len(receiver.snapshot()) >= len(events), 120)
         time.sleep(0.5)
         replies = receiver.snapshot()

@@ -242,16 +242,19 @@ async def test_a_failed_group_commit_stores_nothing_of_the_batch(store: InboxSto
 
 async def test_outbox_events_of_a_handler_start_without_a_claim(store: InboxStore, running: Factory) -> None:
     """A handler's outbox event is leased to the pool in the commit that stores it and runs at once: here
-    claims find nothing after the first, so the follow-up can only run that way."""
-    claims = 0
+    claims find nothing once the source event was claimed, so the follow-up can only run that way."""
     claim = store.claim
+    source_claimed = False
 
-    async def first_claim_only(*args: object, **kwargs: object) -> list[Event]:
-        nonlocal claims
-        claims += 1
-        return await claim(*args, **kwargs) if claims == 1 else []  # type: ignore[arg-type]
+    async def claims_until_the_source(*args: object, **kwargs: object) -> list[Event]:
+        nonlocal source_claimed
+        if source_claimed:
+            return []
+        found = await claim(*args, **kwargs)  # type: ignore[arg-type]
+        source_claimed = any(e.event_type == "source" for e in found)
+        return found
 
-    store.claim = first_claim_only  # type: ignore[method-assign]
+    store.claim = claims_until_the_source  # type: ignore[method-assign]
     handlers = EventHandlers()
     followed: list[tuple[str, int]] = []
 
@@ -272,3 +275,33 @@ async def test_outbox_events_of_a_handler_start_without_a_claim(store: InboxStor
 
     await wait_until(follow_done)
     assert followed == [("follow-s1", 1)]
+
+
+async def test_an_outbox_event_committed_as_its_handler_times_out_still_runs_at_once(
+    store: InboxStore, running: Factory
+) -> None:
+    """The commit outlives its cancelled caller (here the handler's deadline passes during it): the event it
+    leased at birth runs now, not when its 30-second lease ends."""
+    handlers = EventHandlers()
+    followed: list[str] = []
+
+    def slow_work(conn: object) -> None:
+        time.sleep(0.6)  # inside the transaction, past the handler's 0.3 s
+
+    @handlers.on("source")
+    async def source(event: Event) -> None:
+        follow = NewEvent("t", "follow-" + event.dedup_key, "follow", "{}", "rid", time.time(), "conv-1")
+        await inbox.commit(slow_work, [follow])
+
+    @handlers.on("follow")
+    async def follow(event: Event) -> None:
+        followed.append(event.dedup_key)
+
+    inbox, _ = await running(handlers, timeout=0.3, lease=30.0)
+    await inbox.submit(new("s2", "source"))
+
+    async def follow_done() -> bool:
+        return await status_of(store, "follow-s2") == "done"
+
+    await wait_until(follow_done, timeout=10.0)
+    assert followed == ["follow-s2"]

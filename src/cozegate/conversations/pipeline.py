@@ -1,17 +1,17 @@
 """The built-in ``message_create`` handler: a user message in, the bot's reply out, asked of Coze once.
 
 1. ask the tenant's bot (``BotConversations``: route, conversation, masking, knowledge, the chat); an
-   "asking" mark is recorded (``coze_chats``) before the user's message leaves for Coze;
+   "asking" mark is recorded (``coze_chats``) before the user's message leaves for Coze, and the chat's id
+   as soon as Coze announces it;
 2. record question, answer and reply, and enqueue the reply's delivery, in one transaction.
 
-Exactly once at Coze: a later attempt of the same event (a crash, a timeout, a retried failure) that finds
-the mark looks for the chat by the tag on the user's message (``find_chat``) and follows it to its end
-instead of asking again; only when Coze holds no such message is it asked. (The chat's id is not written
-when Coze announces it: that write would cost every message, while only a crash mid-chat needs it, and
-the tag finds the chat then.) A chat Coze ends failed (or that is cancelled at its deadline) is not asked
-again either: the tenant's ``fallback_reply`` answers, or, without one, the event is dead-lettered with
-Coze's code and log id; an operator's replay of that dead letter asks again. Once a reply is recorded, a
-redelivered event goes straight to delivery.
+Exactly once at Coze: a later attempt of the same event (a crash, a timeout, a retried failure) follows
+the recorded chat to its end instead of asking again; when the attempt that started it died between the
+mark and the announcement, the chat is found by the tag on the user's message (``find_chat``). A chat Coze
+ends failed (or that is cancelled at its deadline) is not asked again either: the tenant's
+``fallback_reply`` answers, or, without one, the event is dead-lettered with Coze's code and log id; an
+operator's replay of that dead letter asks again. Once a reply is recorded, a redelivered event goes
+straight to delivery.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ class MessagePipeline:
         async def record_asking(chat: ChatRef) -> None:  # before the message leaves: a later attempt looks first
             await self._store.record_chat(event.tenant, event.dedup_key, chat)
 
-        async def record_start(chat: Started) -> None:  # kept in memory: the asking marker is the durable mark
+        async def record_start(chat: Started) -> None:
             started.append(chat)
+            await self._store.record_chat(event.tenant, event.dedup_key, chat.ref())
 
         try:
             answer = await self._talk.ask(

@@ -15,11 +15,14 @@ httpcore 1.0 (httpx's pool) has two costs that grow with the connections a pool 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONNECTIONS = 100
 KEEPALIVE_EXPIRY_SECONDS = 30.0
@@ -34,7 +37,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, limits: httpx.Limits, shards: int) -> None:
         total = limits.max_connections or DEFAULT_MAX_CONNECTIONS
-        per_shard = pool_limits(max(1, -(-total // shards)))
+        per_shard = pool_limits(max(1, total // shards))  # together never more than ``limits``
         self.shards = [httpx.AsyncHTTPTransport(limits=per_shard) for _ in range(shards)]
         self.in_flight = [0] * shards
 
@@ -55,7 +58,10 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         for shard in self.shards:
-            await shard.aclose()
+            try:
+                await shard.aclose()
+            except Exception as exc:  # close the others all the same
+                log.warning("closing an outbound connection pool failed: %s", exc.__class__.__name__)
 
 
 class _Counted(httpx.AsyncByteStream):
@@ -102,7 +108,4 @@ def outbound_client(
 
 
 def _proxy_in_environment() -> bool:
-    return any(
-        os.environ.get(name)
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-    )
+    return any(os.environ.get(name) for name in PROXY_VARIABLES)

@@ -57,8 +57,8 @@ class Event:
     done_work: list[Callable[[Connection], object]] = field(default_factory=list)
 
     def on_done(self, work: Callable[[Connection], object]) -> None:
-        """Run ``work`` in the transaction that records this event done: one commit for both (it must not
-        fail on its own: it shares that transaction with other events' completions)."""
+        """Run ``work`` in the transaction that records this event done (one commit for both), if this attempt
+        still holds the event's lease; a ``work`` that fails is rolled back alone and logged."""
         self.done_work.append(work)
 
     @property

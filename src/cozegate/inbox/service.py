@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
 
@@ -45,13 +44,11 @@ class LocalWorkers(Protocol):
     @property
     def owner(self) -> str: ...
 
-    @property
-    def lease_seconds(self) -> float: ...
+    def reserve(self, slots: int) -> float | None:
+        """Hold room for ``slots`` events; returns when their lease ends, or None (no room)."""
 
-    def free_slots(self) -> int: ...
-
-    def adopt(self, events: list[Event]) -> None:
-        """Run events leased to ``owner`` (they were committed so)."""
+    def adopt(self, events: list[Event], reserved: int) -> None:
+        """Run events leased to ``owner`` at their commit, giving back the ``reserved`` slots."""
 
 
 class Inbox:
@@ -148,29 +145,45 @@ class Inbox:
             first.setdefault((event.tenant, event.dedup_key), event)
         events = list(first.values())
 
-        local = self._local if events and self._local is not None else None
-        if local is not None and local.free_slots() < len(events):
+        local = self._local if events else None
+        until = local.reserve(len(events)) if local is not None else None
+        if until is None:
             local = None
 
         def unit(conn: Connection) -> tuple[T, int, list[Event]]:
             result = work(conn)
             if not events:
                 return result, 0, []
-            if local is None:
+            if local is None or until is None:
                 return result, len(self.store.insert_in(conn, events)), []
-            until = time.time() + local.lease_seconds
             keys, leased = self.store.insert_leased_in(conn, events, local.owner, until)
             return result, len(keys), leased
 
-        result, accepted, leased = await self.store.db.write(unit)
+        # The write commits even if this caller is cancelled meanwhile (its deadline, shutdown): the events it
+        # leased are adopted (or given back) all the same, never left to wait for their lease to end.
+        writing = asyncio.ensure_future(self.store.db.write(unit))
+        if local is not None:
+            reserved = len(events)
+            writing.add_done_callback(lambda done: self._born(done, local, reserved))
+        result, accepted, _ = await asyncio.shield(writing)
+        if local is None:
+            self._after_commit(accepted, 0)
+        return result
+
+    def _after_commit(self, accepted: int, leased: int) -> None:
         if accepted:
             self._pending_depth += accepted
-            if local is not None and leased:
-                local.adopt(leased)
-            if len(leased) < accepted:
+            if leased < accepted:
                 for listener in self._listeners:
                     listener()
-        return result
+
+    def _born(self, done: asyncio.Future[tuple[Any, int, list[Event]]], local: LocalWorkers, reserved: int) -> None:
+        leased: list[Event] = []
+        accepted = 0
+        if not done.cancelled() and done.exception() is None:
+            _, accepted, leased = done.result()
+        local.adopt(leased, reserved)
+        self._after_commit(accepted, len(leased))
 
     async def refresh_depth(self) -> dict[str, int]:
         depth = await self.store.depth()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from cozegate.inbox.model import Event, NewEvent, Status, StoredEvent, SubmitOut
 from cozegate.storage import Database
 from cozegate.storage.schema import coze_chats
 from cozegate.storage.schema import inbox_events as t
+
+log = logging.getLogger(__name__)
 
 _CLAIM_COLUMNS = (
     t.c.id,
@@ -147,14 +150,13 @@ class InboxStore:
         made by the handler of their conversation's head event (outbox events): nothing else adds to
         that ordering key meanwhile."""
         keys = self.insert_in(conn, events)
-        fresh = [e.dedup_key for e in events if (e.tenant, e.dedup_key) in keys]
-        if not fresh:
-            return keys, []
-        tenants = {e.tenant for e in events}
+        by_tenant: dict[str, list[str]] = {}
+        for tenant, key in keys:
+            by_tenant.setdefault(tenant, []).append(key)
         leased: list[Event] = []
-        for tenant in tenants:
-            rows = conn.execute(self._lease_new, {"tenant": tenant, "keys": fresh, "owner": owner, "until": until})
-            leased.extend(_leased(r) for r in rows)
+        for tenant, tenant_keys in by_tenant.items():
+            params = {"tenant": tenant, "keys": tenant_keys, "owner": owner, "until": until}
+            leased.extend(_leased(r) for r in conn.execute(self._lease_new, params))
         return keys, sorted(leased, key=lambda e: e.id)
 
     async def finish_batch(self, completions: Sequence[Completion]) -> list[bool]:
@@ -178,10 +180,10 @@ class InboxStore:
                 )
             bulk = {c.event_id for done in done_by_owner.values() for c in done}
             outcomes = [c.event_id in recorded if c.event_id in bulk else _finish(conn, c) for c in completions]
-            for c in completions:
-                if c.status is Status.DONE:
+            for c, ok in zip(completions, outcomes, strict=True):
+                if ok and c.status is Status.DONE:
                     for work_done in c.work:
-                        work_done(conn)
+                        _done_work(conn, c.event_id, work_done)
             return outcomes
 
         return await self.db.write(work)
@@ -374,6 +376,16 @@ def _finish(conn: Connection, c: Completion) -> bool:
         .values(**values)
     )
     return bool(conn.execute(stmt).rowcount == 1)
+
+
+def _done_work(conn: Connection, event_id: int, work: Callable[[Connection], object]) -> None:
+    """An event's done-work in a savepoint of the completions' transaction: if it fails, it alone is rolled
+    back (and logged); the event is done all the same, and the other completions commit."""
+    try:
+        with conn.begin_nested():
+            work(conn)
+    except Exception as exc:
+        log.warning("work committed with event %d's done failed: %s", event_id, exc.__class__.__name__)
 
 
 def _leased(r: Row[Any]) -> Event:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import secrets
@@ -61,6 +62,8 @@ class WorkerPool:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._slot_free = asyncio.Event()
+        self._reserved = 0  # slots held for events being born leased to this pool (``reserve``)
+        self._releasing: set[asyncio.Task[int]] = set()
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -69,17 +72,32 @@ class WorkerPool:
     def in_flight(self) -> int:
         return len(self._active)
 
-    @property
-    def lease_seconds(self) -> float:
-        return self._lease
+    def reserve(self, slots: int) -> float | None:
+        """Hold ``slots`` for events about to be born leased to this pool; returns when their lease ends, or
+        None when there is no room (or the pool is stopping). ``adopt`` gives the slots back."""
+        if self._stopping or self._free() < slots:
+            return None
+        self._reserved += slots
+        return self._clock() + self._lease
 
-    def free_slots(self) -> int:
-        return 0 if self._stopping else self._concurrency - len(self._active)
-
-    def adopt(self, events: list[Event]) -> None:
-        """Run events already leased to this pool (born leased: the inbox gave them to it at their commit)."""
+    def adopt(self, events: list[Event], reserved: int) -> None:
+        """Run events leased to this pool at their commit (``reserve`` held ``reserved`` slots for them); a
+        stopping pool gives them back at once instead. Each runs in a context of its own (not the
+        committing handler's log fields)."""
+        self._reserved -= reserved
+        if self._stopping:
+            if events:
+                release = self._store.release([e.id for e in events], self.owner, self._clock())
+                releasing = asyncio.create_task(release, name="inbox-release-born")
+                self._releasing.add(releasing)
+                releasing.add_done_callback(self._releasing.discard)
+            return
         for event in events:
-            self._active[event.id] = asyncio.create_task(self._run(event), name=f"event:{event.id}")
+            run = asyncio.create_task(self._run(event), name=f"event:{event.id}", context=contextvars.Context())
+            self._active[event.id] = run
+
+    def _free(self) -> int:
+        return self._concurrency - len(self._active) - self._reserved
 
     def start(self) -> None:
         if self._concurrency > 0:
@@ -95,8 +113,11 @@ class WorkerPool:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        if self._active:
-            await asyncio.wait(list(self._active.values()), timeout=grace_seconds)
+        deadline = time.monotonic() + grace_seconds
+        while self._active and time.monotonic() < deadline:  # events adopted meanwhile are waited for too
+            await asyncio.wait(list(self._active.values()), timeout=deadline - time.monotonic())
+        if self._releasing:
+            await asyncio.wait(list(self._releasing))
         unfinished = list(self._active)
         for task in self._active.values():
             task.cancel()
@@ -106,7 +127,7 @@ class WorkerPool:
 
     async def _dispatch_forever(self) -> None:
         while not self._stopping:
-            free = self._concurrency - len(self._active)
+            free = self._free()
             # Claim in batches: while work is in flight, wait until a quarter of the slots are free.
             if free <= 0 or (self._active and free < max(1, self._concurrency // 4)):
                 self._slot_free.clear()

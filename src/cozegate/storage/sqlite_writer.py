@@ -81,15 +81,27 @@ class SqliteWriter:
             return (unit.future, False, exc)
 
     def _run(self) -> None:
-        # The thread's one connection, kept for its lifetime (no pool checkout and reset per transaction).
-        with self._engine.connect() as conn:
-            self._serve(conn)
+        # The thread's one connection, kept while it works (no pool checkout and reset per transaction). If
+        # it cannot be opened, the waiting unit fails with the reason, and the next unit tries again.
+        while True:
+            try:
+                conn = self._engine.connect()
+            except Exception as exc:
+                unit = self._queue.get()
+                if unit is None:
+                    return
+                unit.loop.call_soon_threadsafe(_resolve, [(unit.future, False, exc)])
+                continue
+            with conn:
+                if self._serve(conn):
+                    return
 
-    def _serve(self, conn: Connection) -> None:
+    def _serve(self, conn: Connection) -> bool:
+        """Run units until the writer closes (True) or the connection breaks (False: a new one is opened)."""
         while True:
             first = self._queue.get()
             if first is None:
-                return
+                return True
             units = [first]
             stop = False
             while len(units) < MAX_UNITS_PER_TRANSACTION:
@@ -103,7 +115,9 @@ class SqliteWriter:
                 units.append(unit)
             self._run_group(conn, units)
             if stop:
-                return
+                return True
+            if conn.invalidated or conn.closed:
+                return False
 
     def _run_group(self, conn: Connection, units: list[_Unit]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any]]
