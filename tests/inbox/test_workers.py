@@ -281,7 +281,20 @@ async def test_an_outbox_event_committed_as_its_handler_times_out_still_runs_at_
     store: InboxStore, running: Factory
 ) -> None:
     """The commit outlives its cancelled caller (here the handler's deadline passes during it): the event it
-    leased at birth runs now, not when its 30-second lease ends."""
+    leased at birth is handed to the workers all the same and runs now (claims find nothing once the source
+    was claimed), not when its 30-second lease ends."""
+    claim = store.claim
+    source_claimed = False
+
+    async def claims_until_the_source(*args: object, **kwargs: object) -> list[Event]:
+        nonlocal source_claimed
+        if source_claimed:
+            return []
+        found = await claim(*args, **kwargs)  # type: ignore[arg-type]
+        source_claimed = any(e.event_type == "source" for e in found)
+        return found
+
+    store.claim = claims_until_the_source  # type: ignore[method-assign]
     handlers = EventHandlers()
     followed: list[str] = []
 
@@ -297,7 +310,7 @@ async def test_an_outbox_event_committed_as_its_handler_times_out_still_runs_at_
     async def follow(event: Event) -> None:
         followed.append(event.dedup_key)
 
-    inbox, _ = await running(handlers, timeout=0.3, lease=30.0)
+    inbox, workers = await running(handlers, timeout=0.3, lease=30.0)
     await inbox.submit(new("s2", "source"))
 
     async def follow_done() -> bool:
@@ -305,3 +318,4 @@ async def test_an_outbox_event_committed_as_its_handler_times_out_still_runs_at_
 
     await wait_until(follow_done, timeout=10.0)
     assert followed == ["follow-s2"]
+    assert workers._reserved == 0  # the slot reserved for it came back

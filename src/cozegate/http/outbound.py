@@ -31,9 +31,9 @@ CONNECTIONS_PER_SHARD = 8  # pool size per shard: httpcore's per-request bookkee
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
-    """Requests spread over ``shards`` transports of ``limits / shards`` connections each: each request goes
-    to the shard with the fewest requests in flight (until its response is closed), so the shards together
-    serve as many concurrent requests as ``limits`` allows, and none queues while another has room."""
+    """Requests spread over ``shards`` transports of ``limits // shards`` connections each (together at most
+    ``limits``): each request goes to the shard with the fewest requests in flight (until its response is
+    closed), so none queues while another has room."""
 
     def __init__(self, limits: httpx.Limits, shards: int) -> None:
         total = limits.max_connections or DEFAULT_MAX_CONNECTIONS

@@ -162,12 +162,9 @@ class Inbox:
         # The write commits even if this caller is cancelled meanwhile (its deadline, shutdown): the events it
         # leased are adopted (or given back) all the same, never left to wait for their lease to end.
         writing = asyncio.ensure_future(self.store.db.write(unit))
-        if local is not None:
-            reserved = len(events)
-            writing.add_done_callback(lambda done: self._born(done, local, reserved))
-        result, accepted, _ = await asyncio.shield(writing)
-        if local is None:
-            self._after_commit(accepted, 0)
+        reserved = len(events) if local is not None else 0
+        writing.add_done_callback(lambda done: self._born(done, local, reserved))
+        result, _, _ = await asyncio.shield(writing)
         return result
 
     def _after_commit(self, accepted: int, leased: int) -> None:
@@ -177,12 +174,16 @@ class Inbox:
                 for listener in self._listeners:
                     listener()
 
-    def _born(self, done: asyncio.Future[tuple[Any, int, list[Event]]], local: LocalWorkers, reserved: int) -> None:
+    def _born(
+        self, done: asyncio.Future[tuple[Any, int, list[Event]]], local: LocalWorkers | None, reserved: int
+    ) -> None:
+        """After the commit (also when its caller was cancelled): count it, hand over what it leased."""
         leased: list[Event] = []
         accepted = 0
         if not done.cancelled() and done.exception() is None:
             _, accepted, leased = done.result()
-        local.adopt(leased, reserved)
+        if local is not None:
+            local.adopt(leased, reserved)
         self._after_commit(accepted, len(leased))
 
     async def refresh_depth(self) -> dict[str, int]:

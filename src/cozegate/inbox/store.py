@@ -380,12 +380,16 @@ def _finish(conn: Connection, c: Completion) -> bool:
 
 def _done_work(conn: Connection, event_id: int, work: Callable[[Connection], object]) -> None:
     """An event's done-work in a savepoint of the completions' transaction: if it fails, it alone is rolled
-    back (and logged); the event is done all the same, and the other completions commit."""
+    back (and logged); the event is done all the same, and the other completions commit. (An error that
+    ended the whole transaction makes the rollback fail, and that fails the batch as before.)"""
+    savepoint = conn.begin_nested()
     try:
-        with conn.begin_nested():
-            work(conn)
+        work(conn)
     except Exception as exc:
+        savepoint.rollback()  # if even this fails, the transaction is gone: that error fails the batch
         log.warning("work committed with event %d's done failed: %s", event_id, exc.__class__.__name__)
+        return
+    savepoint.commit()
 
 
 def _leased(r: Row[Any]) -> Event:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
 EMPTY_CLAIM_INTERVAL = 0.02  # seconds between two claims when the last one found nothing
+SETTLE_SECONDS = 5.0  # at shutdown, how long commits still writing may take to hand over what they leased
 
 
 def new_owner_id() -> str:
@@ -85,16 +86,24 @@ class WorkerPool:
         stopping pool gives them back at once instead. Each runs in a context of its own (not the
         committing handler's log fields)."""
         self._reserved -= reserved
+        if len(events) < reserved:  # slots given back unused: the dispatcher may claim with them
+            self._slot_free.set()
+            self._wakeup.set()
         if self._stopping:
             if events:
                 release = self._store.release([e.id for e in events], self.owner, self._clock())
                 releasing = asyncio.create_task(release, name="inbox-release-born")
                 self._releasing.add(releasing)
-                releasing.add_done_callback(self._releasing.discard)
+                releasing.add_done_callback(self._released)
             return
         for event in events:
             run = asyncio.create_task(self._run(event), name=f"event:{event.id}", context=contextvars.Context())
             self._active[event.id] = run
+
+    def _released(self, task: asyncio.Task[int]) -> None:
+        self._releasing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("giving back events born during shutdown failed: %s", task.exception().__class__.__name__)
 
     def _free(self) -> int:
         return self._concurrency - len(self._active) - self._reserved
@@ -116,8 +125,14 @@ class WorkerPool:
         deadline = time.monotonic() + grace_seconds
         while self._active and time.monotonic() < deadline:  # events adopted meanwhile are waited for too
             await asyncio.wait(list(self._active.values()), timeout=deadline - time.monotonic())
-        if self._releasing:
-            await asyncio.wait(list(self._releasing))
+        # Commits still writing when the grace ended hand their born-leased events over when they finish
+        # (``adopt`` gives them back now): wait for those, boundedly.
+        settle = time.monotonic() + SETTLE_SECONDS
+        while (self._reserved or self._releasing) and time.monotonic() < settle:
+            if self._releasing:
+                await asyncio.wait(list(self._releasing), timeout=max(0.0, settle - time.monotonic()))
+            else:
+                await asyncio.sleep(0.01)
         unfinished = list(self._active)
         for task in self._active.values():
             task.cancel()

@@ -90,7 +90,8 @@ class SqliteWriter:
                 unit = self._queue.get()
                 if unit is None:
                     return
-                unit.loop.call_soon_threadsafe(_resolve, [(unit.future, False, exc)])
+                with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits any more
+                    unit.loop.call_soon_threadsafe(_resolve, [(unit.future, False, exc)])
                 continue
             with conn:
                 if self._serve(conn):
