@@ -18,18 +18,6 @@ from cozegate.storage.schema import inbox_events as t
 
 log = logging.getLogger(__name__)
 
-_CLAIM_COLUMNS = (
-    t.c.id,
-    t.c.tenant,
-    t.c.dedup_key,
-    t.c.event_type,
-    t.c.payload,
-    t.c.request_id,
-    t.c.received_at,
-    t.c.attempts,
-    t.c.attempt_log,
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Completion:
@@ -61,11 +49,17 @@ class InboxStore:
         by_ordering = "" if postgres else "INDEXED BY ix_inbox_events_unfinished_ordering"
         by_unordered = "" if postgres else "INDEXED BY ix_inbox_events_unfinished_unordered"
         self._claim = text(
-            _CLAIM_SQL.format(_UNFINISHED=_UNFINISHED, lock=lock, by_ordering=by_ordering, by_unordered=by_unordered)
+            _CLAIM_SQL.format(
+                _UNFINISHED=_UNFINISHED,
+                _LEASED_COLUMNS=_LEASED_COLUMNS,
+                lock=lock,
+                by_ordering=by_ordering,
+                by_unordered=by_unordered,
+            )
         )
-        self._lease_new = text(_LEASE_NEW_SQL.format(_UNFINISHED=_UNFINISHED)).bindparams(
-            bindparam("keys", expanding=True)
-        )
+        self._lease_new = text(
+            _LEASE_NEW_SQL.format(_UNFINISHED=_UNFINISHED, _LEASED_COLUMNS=_LEASED_COLUMNS)
+        ).bindparams(bindparam("keys", expanding=True))
         self._done = (
             update(t)
             .where(
@@ -264,6 +258,10 @@ class InboxStore:
 
 
 _UNFINISHED = "status IN ('pending', 'processing')"  # the exact predicate of the partial indexes
+# What a claim and a lease at birth return of each event they lease (``_leased`` reads them)
+_LEASED_COLUMNS = (
+    "id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log, trace_parent"
+)
 SCAN_PER_CLAIMED = 8  # unordered events read per event claimed (the oldest), to take turns between tenants
 # Heads: the oldest unfinished event of each ordering key, found by a skip scan of the partial index
 # (one seek per active conversation, whatever the backlog). Unordered events come from their own
@@ -302,7 +300,7 @@ WHERE id IN (
     JOIN (SELECT id FROM turns ORDER BY turn, available_at, id LIMIT :limit) c ON c.id = e.id {lock}
 )
   AND {_UNFINISHED} AND available_at <= :now
-RETURNING id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log, trace_parent
+RETURNING {_LEASED_COLUMNS}
 """
 
 # New events that head their ordering key, leased at once (``insert_leased_in``); the same columns as a claim.
@@ -314,7 +312,7 @@ WHERE tenant = :tenant AND dedup_key IN :keys AND status = 'pending' AND attempt
       SELECT 1 FROM inbox_events o
       WHERE o.ordering_key = inbox_events.ordering_key AND o.{_UNFINISHED} AND o.id < inbox_events.id
   ))
-RETURNING id, tenant, dedup_key, event_type, payload, request_id, received_at, attempts, attempt_log, trace_parent
+RETURNING {_LEASED_COLUMNS}
 """
 
 _SQLITE_EXISTING = "SELECT dedup_key FROM inbox_events WHERE tenant = ? AND dedup_key IN ({})"
