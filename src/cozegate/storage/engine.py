@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import URL
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -20,6 +22,19 @@ def apply_sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionP
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def sqlite_thread_engine(url: URL, pool_size: int, **connect_args: Any) -> Engine:
+    """A synchronous pysqlite engine for connections used from threads of their own (the writer, the
+    readers), with the project's pragmas on every connection."""
+    engine = create_sync_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        pool_size=pool_size,
+        max_overflow=0,
+        connect_args={"check_same_thread": False, **connect_args},
+    )
+    event.listen(engine, "connect", apply_sqlite_pragmas)
+    return engine
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
-from cozegate.storage.engine import apply_sqlite_pragmas
+from cozegate.storage.engine import sqlite_thread_engine
 
 T = TypeVar("T")
 
@@ -25,13 +24,7 @@ READER_THREADS = 4
 
 class SqliteReaders:
     def __init__(self, url: URL, threads: int = READER_THREADS) -> None:
-        self._engine: Engine = create_sync_engine(
-            url.set(drivername="sqlite+pysqlite"),
-            pool_size=threads,
-            max_overflow=0,
-            connect_args={"check_same_thread": False},
-        )
-        event.listen(self._engine, "connect", apply_sqlite_pragmas)
+        self._engine: Engine = sqlite_thread_engine(url, pool_size=threads)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite-reader")
 
     async def submit(self, work: Callable[[Connection], T]) -> T:

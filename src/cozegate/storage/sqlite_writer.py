@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL
 
-from cozegate.storage.engine import apply_sqlite_pragmas
+from cozegate.storage.engine import sqlite_thread_engine
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -49,13 +48,7 @@ def _resolve(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 
 class SqliteWriter:
     def __init__(self, url: URL) -> None:
-        self._engine: Engine = create_sync_engine(
-            url.set(drivername="sqlite+pysqlite"),
-            pool_size=1,
-            max_overflow=0,
-            connect_args={"check_same_thread": False, "isolation_level": None},
-        )
-        event.listen(self._engine, "connect", apply_sqlite_pragmas)
+        self._engine: Engine = sqlite_thread_engine(url, pool_size=1, isolation_level=None)
         # Take transaction control from pysqlite (SQLAlchemy's recipe) and lock for writing up front.
         event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
