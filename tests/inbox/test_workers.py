@@ -240,9 +240,9 @@ async def test_a_failed_group_commit_stores_nothing_of_the_batch(store: InboxSto
     await inbox.stop()
 
 
-async def test_outbox_events_of_a_handler_start_without_a_claim(store: InboxStore, running: Factory) -> None:
-    """A handler's outbox event is leased to the pool in the commit that stores it and runs at once: here
-    claims find nothing once the source event was claimed, so the follow-up can only run that way."""
+def claims_only_until_a_source_is_claimed(store: InboxStore) -> None:
+    """From the claim that takes a ``source`` event on, claims find nothing: what runs after it can only
+    have been handed to the workers at its commit."""
     claim = store.claim
     source_claimed = False
 
@@ -255,6 +255,12 @@ async def test_outbox_events_of_a_handler_start_without_a_claim(store: InboxStor
         return found
 
     store.claim = claims_until_the_source  # type: ignore[method-assign]
+
+
+async def test_outbox_events_of_a_handler_start_without_a_claim(store: InboxStore, running: Factory) -> None:
+    """A handler's outbox event is leased to the pool in the commit that stores it and runs at once: here
+    claims find nothing once the source event was claimed, so the follow-up can only run that way."""
+    claims_only_until_a_source_is_claimed(store)
     handlers = EventHandlers()
     followed: list[tuple[str, int]] = []
 
@@ -283,18 +289,7 @@ async def test_an_outbox_event_committed_as_its_handler_times_out_still_runs_at_
     """The commit outlives its cancelled caller (here the handler's deadline passes during it): the event it
     leased at birth is handed to the workers all the same and runs now (claims find nothing once the source
     was claimed), not when its 30-second lease ends."""
-    claim = store.claim
-    source_claimed = False
-
-    async def claims_until_the_source(*args: object, **kwargs: object) -> list[Event]:
-        nonlocal source_claimed
-        if source_claimed:
-            return []
-        found = await claim(*args, **kwargs)  # type: ignore[arg-type]
-        source_claimed = any(e.event_type == "source" for e in found)
-        return found
-
-    store.claim = claims_until_the_source  # type: ignore[method-assign]
+    claims_only_until_a_source_is_claimed(store)
     handlers = EventHandlers()
     followed: list[str] = []
 
